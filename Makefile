@@ -1,0 +1,41 @@
+# The two commands of the README: `make gate` and `make test`. Both set up .venv themselves.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+PROBES := probes/smile
+MODEL := models/smile-cnn
+PYTEST_ARGS ?=
+
+.PHONY: gate test install probes models lint clean
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "xaigate needs Python 3.11, got " + sys.version' 
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+probes: $(PROBES)/manifest.jsonl
+
+$(PROBES)/manifest.jsonl: | $(INSTALLED)
+	$(PY) -m xaigate.probes --task smile --n 120 --seed 1 --out $(PROBES) --overwrite
+
+models: $(MODEL)/weights.pt
+
+$(MODEL)/weights.pt: | $(INSTALLED)
+	$(PY) -m models.recipes.smile_cnn --out $(MODEL)
+
+gate: $(INSTALLED) probes models
+	$(PY) -m pytest suites $(PYTEST_ARGS)
+
+test: $(INSTALLED)
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+lint: $(INSTALLED)
+	$(PY) -m ruff check xaigate fixtures suites tests models bench
+	$(PY) -m ruff format --check xaigate fixtures suites tests models bench
+
+clean:
+	rm -rf reports .cache .pytest_cache

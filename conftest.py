@@ -1,0 +1,3 @@
+"""Root conftest: the gate's pytest plugins live in fixtures/."""
+
+pytest_plugins = ["fixtures.options", "fixtures.gate"]

@@ -1,0 +1,1 @@
+"""Deterministic recipes that train the reference models from the project's own generator."""

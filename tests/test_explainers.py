@@ -1,0 +1,116 @@
+"""Explainers: LIME is reproducible from its seed; Grad-CAM maps are well-formed."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from gate_runner import REFERENCE_CARD, ROOT
+
+from xaigate.explainers import EXPLAINERS
+from xaigate.explainers.gradcam import GradCamConfig
+from xaigate.explainers.lime_explainer import LimeConfig
+from xaigate.models.card import load_card
+from xaigate.models.loading import load_model
+from xaigate.probes import TASK_CLASSES, faces_to_arrays, generate_faces
+
+LIME_CONFIG = LimeConfig(num_samples=300)
+
+
+@pytest.fixture(scope="module")
+def model():  # noqa: ANN201
+    return load_model(load_card(REFERENCE_CARD))
+
+
+@pytest.fixture(scope="module")
+def faces() -> tuple[np.ndarray, np.ndarray]:
+    return faces_to_arrays(generate_faces(4, seed=21), TASK_CLASSES["smile"])
+
+
+def lime_maps(model, images: np.ndarray, targets: np.ndarray, seeds: list[int]) -> np.ndarray:  # noqa: ANN001
+    explainer = EXPLAINERS["lime"](LIME_CONFIG)
+    return np.stack([e.attribution for e in explainer.explain(model, images, targets, seeds)])
+
+
+def test_lime_same_seed_same_map_in_one_process(model, faces) -> None:  # noqa: ANN001
+    images, labels = faces
+    first = lime_maps(model, images, labels, [5, 6, 7, 8])
+    # Explaining something else in between must not shift the perturbations.
+    lime_maps(model, images[:1], labels[:1], [99])
+    again = lime_maps(model, images, labels, [5, 6, 7, 8])
+    assert first.shape == (4, 64, 64) and first.dtype == np.float32
+    assert np.array_equal(first, again)
+
+
+def test_lime_different_seed_different_map(model, faces) -> None:  # noqa: ANN001
+    images, labels = faces
+    one = lime_maps(model, images[:1], labels[:1], [1])
+    other = lime_maps(model, images[:1], labels[:1], [2])
+    assert not np.array_equal(one, other)
+
+
+def test_lime_same_seed_same_map_across_processes(model, faces) -> None:  # noqa: ANN001
+    images, labels = faces
+    here = hashlib.sha256(lime_maps(model, images[:2], labels[:2], [5, 6]).tobytes()).hexdigest()
+    script = (
+        "import hashlib, numpy as np\n"
+        "from xaigate.explainers import EXPLAINERS\n"
+        "from xaigate.explainers.lime_explainer import LimeConfig\n"
+        "from xaigate.models.card import load_card\n"
+        "from xaigate.models.loading import load_model\n"
+        "from xaigate.probes import TASK_CLASSES, faces_to_arrays, generate_faces\n"
+        f"model = load_model(load_card({str(REFERENCE_CARD)!r}))\n"
+        "images, labels = faces_to_arrays(generate_faces(4, seed=21), TASK_CLASSES['smile'])\n"
+        "explainer = EXPLAINERS['lime'](LimeConfig(num_samples=300))\n"
+        "maps = explainer.explain(model, images[:2], labels[:2], [5, 6])\n"
+        "print(hashlib.sha256(np.stack([m.attribution for m in maps]).tobytes()).hexdigest())\n"
+    )
+    there = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert there == here
+
+
+def test_lime_records_its_parameters(model, faces) -> None:  # noqa: ANN001
+    images, labels = faces
+    [explanation] = EXPLAINERS["lime"](LIME_CONFIG).explain(model, images[:1], labels[:1], [3])
+    assert explanation.method == "lime" and explanation.seed == 3
+    assert explanation.params["num_samples"] == 300 and explanation.seconds > 0
+    assert explanation.extras["segments"] > 10  # SLIC, not quickshift's handful
+
+
+def test_gradcam_maps_are_nonnegative_and_batch_independent(model, faces) -> None:  # noqa: ANN001
+    images, labels = faces
+    explainer = EXPLAINERS["gradcam"](GradCamConfig(batch_size=3))
+    batch = np.stack([e.attribution for e in explainer.explain(model, images, labels, [0] * 4)])
+    single = EXPLAINERS["gradcam"](GradCamConfig(batch_size=1))
+    alone = np.stack([e.attribution for e in single.explain(model, images, labels, [0] * 4)])
+    assert batch.shape == (4, 64, 64) and (batch >= 0).all() and batch.max() > 0
+    np.testing.assert_allclose(batch, alone, rtol=1e-4, atol=1e-6)
+
+
+def test_gradcam_not_applicable_without_convolution(tmp_path: Path) -> None:
+    (tmp_path / "mlp.py").write_text(
+        "from torch import nn\n"
+        "class MLP(nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 64 * 64, 2))\n"
+        "    def forward(self, x):\n"
+        "        return self.net(x)\n"
+    )
+    state = {"net.1.weight": torch.zeros(2, 3 * 64 * 64), "net.1.bias": torch.zeros(2)}
+    torch.save(state, tmp_path / "weights.pt")
+    (tmp_path / "model.yaml").write_text(
+        "name: mlp\nframework: torch\nformat: state_dict\narchitecture: mlp.py:MLP\n"
+        "artifact: weights.pt\ninput: {size: [64, 64], channels: 3, layout: NCHW, range: [0, 1]}\n"
+        "output: logits\nclasses: [not_smile, smile]\n"
+    )
+    mlp = load_model(load_card(tmp_path / "model.yaml"))
+    reason = EXPLAINERS["gradcam"](GradCamConfig()).not_applicable_reason(mlp)
+    assert reason is not None and "convolution" in reason

@@ -1,0 +1,112 @@
+"""The gate end to end, run as users run it: `pytest suites` in a fresh process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from gate_runner import REFERENCE_CARD, ROOT, run_gate
+
+from models.recipes.smile_cnn import train_smile_cnn, write_model
+
+pytestmark = pytest.mark.slow
+
+CHECKS = ("region_focus", "border_dominance", "background_dominance")
+
+
+@pytest.fixture(scope="module")
+def shortcut_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reference CNN trained where a corner marker carries the label and the mouth is random."""
+    module, held_out = train_smile_cnn(seed=0, mouth="random", marker="label_corner", epochs=6)
+    assert held_out >= 0.95, "the shortcut model must be accurate: right for the wrong reason"
+    return write_model(module, tmp_path_factory.mktemp("shortcut"), "smile-shortcut")
+
+
+def test_reference_model_passes_every_gate(tmp_path: Path, smile_probes: Path) -> None:
+    run = run_gate(tmp_path, "--probes", smile_probes)
+    assert run.returncode == 0, run.output
+    verdict = run.verdict
+    assert verdict is not None and verdict["passed"] is True
+    for check in CHECKS:
+        for explainer in ("lime", "gradcam"):
+            for target in ("smile", "not_smile"):
+                [result] = run.results(check=check, explainer=explainer, target=target)
+                assert result["passed"] and result["n"] == 20, result
+    provenance = verdict["provenance"]
+    assert len(provenance["probes"]["sha256"]) == 64
+    assert len(provenance["models"]["smile-cnn"]["artifact_sha256"]) == 64
+    assert provenance["seeds"]["root"] == 0 and "torch" in provenance["libraries"]
+    assert "xaigate verdict" in run.output and "region_focus" in run.output
+
+
+def test_planted_shortcut_fails_and_reference_passes_on_the_same_probes(
+    tmp_path: Path, marker_probes: Path, shortcut_card: Path
+) -> None:
+    flawed = run_gate(tmp_path, "--probes", marker_probes, "--model", shortcut_card)
+    assert flawed.returncode == 1, flawed.output
+    assert flawed.verdict is not None and flawed.verdict["passed"] is False
+    for check in ("region_focus", "border_dominance"):
+        for explainer in ("lime", "gradcam"):
+            [result] = flawed.results(check=check, explainer=explainer, target="smile")
+            assert result["status"] == "failed", result
+
+    reference = run_gate(tmp_path, "--probes", marker_probes, "--model", REFERENCE_CARD)
+    assert reference.returncode == 0, reference.output
+    assert reference.verdict is not None and reference.verdict["passed"] is True
+
+
+def test_dash_k_selects_one_explainer(tmp_path: Path, smile_probes: Path) -> None:
+    run = run_gate(tmp_path, "--probes", smile_probes, "-k", "lime", "--collect-only", "-q")
+    assert run.returncode == 0, run.output
+    ids = [line for line in run.output.splitlines() if line.startswith("suites/")]
+    assert len(ids) == len(CHECKS) * 2, run.output
+    assert all("-lime-" in line and "gradcam" not in line for line in ids)
+    assert "suites/test_localisation.py::test_region_focus[smile-cnn-lime-smile-mouth]" in ids
+
+
+def test_dash_k_selects_gradcam(tmp_path: Path, smile_probes: Path) -> None:
+    run = run_gate(tmp_path, "--probes", smile_probes, "-k", "gradcam", "--collect-only", "-q")
+    ids = [line for line in run.output.splitlines() if line.startswith("suites/")]
+    assert ids and all("-gradcam-" in line for line in ids), run.output
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (("seed: 0", "sede: 0"), "sede: unknown key"),
+        (("    max: 0.15\n", "    overrides: []\n"), "border_dominance: no threshold"),
+    ],
+    ids=["misspelt-key", "check-without-threshold"],
+)
+def test_bad_thresholds_are_usage_errors(
+    tmp_path: Path, smile_probes: Path, edit: tuple[str, str], expected: str
+) -> None:
+    text = (ROOT / "thresholds.yaml").read_text()
+    assert edit[0] in text
+    bad = tmp_path / "thresholds.yaml"
+    bad.write_text(text.replace(*edit))
+    run = run_gate(tmp_path, "--probes", smile_probes, "--thresholds", bad)
+    assert run.returncode == 4, run.output
+    assert expected in run.output and str(bad) in run.output
+    assert run.verdict is not None and run.verdict["passed"] is False
+    assert expected in run.verdict["errors"][0]
+
+
+def test_missing_probe_image_is_a_usage_error(tmp_path: Path, smile_probes: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    lines = (smile_probes / "manifest.jsonl").read_text().splitlines()
+    (broken / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    run = run_gate(tmp_path, "--probes", broken)
+    assert run.returncode == 4, run.output
+    assert "manifest.jsonl:1:" in run.output and "not found" in run.output
+
+
+def test_card_naming_a_missing_artifact_is_a_usage_error(
+    tmp_path: Path, smile_probes: Path
+) -> None:
+    card = tmp_path / "model.yaml"
+    card.write_text(REFERENCE_CARD.read_text().replace("weights.pt", "absent.pt"))
+    run = run_gate(tmp_path, "--probes", smile_probes, "--model", card)
+    assert run.returncode == 4, run.output
+    assert str(card) in run.output and "artifact" in run.output and "absent.pt" in run.output

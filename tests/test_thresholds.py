@@ -1,0 +1,125 @@
+"""thresholds.yaml: validation errors name file, line and key; overrides resolve."""
+
+from pathlib import Path
+
+import pytest
+
+from xaigate.checks.registry import Direction
+from xaigate.errors import UsageError
+from xaigate.thresholds import load_thresholds
+
+ROOT = Path(__file__).resolve().parents[1]
+
+VALID = """\
+seed: 3
+regions:
+  smile: mouth
+  not_smile: mouth
+explainers:
+  lime:
+    num_samples: 200
+  gradcam: {}
+checks:
+  region_focus:
+    min: 0.3
+    overrides:
+      - {explainer: lime, min: 0.25}
+      - {explainer: lime, class: smile, model: smile-cnn, min: 0.2}
+  border_dominance:
+    max: 0.15
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(text)
+    return path
+
+
+def error_of(tmp_path: Path, text: str) -> str:
+    with pytest.raises(UsageError) as caught:
+        load_thresholds(write(tmp_path, text))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert str(tmp_path / "thresholds.yaml") in message
+    return message
+
+
+def test_shipped_thresholds_load() -> None:
+    thresholds = load_thresholds(ROOT / "thresholds.yaml")
+    assert {"lime", "gradcam"} <= set(thresholds.explainers)
+    assert thresholds.regions["smile"] == "mouth"
+
+
+def test_valid_file_and_override_resolution(tmp_path: Path) -> None:
+    thresholds = load_thresholds(write(tmp_path, VALID))
+    assert thresholds.seed == 3
+    assert thresholds.explainers["lime"].num_samples == 200
+    focus = thresholds.threshold
+    assert focus("region_focus", "m", "gradcam", "smile").value == 0.3
+    assert focus("region_focus", "m", "lime", "smile").value == 0.25
+    assert focus("region_focus", "smile-cnn", "lime", "smile").value == 0.2
+    assert focus("region_focus", "smile-cnn", "lime", "not_smile").value == 0.25
+    border = focus("border_dominance", "m", "lime", "smile")
+    assert border.direction is Direction.LOWER and border.admits(0.1) and not border.admits(0.2)
+
+
+def test_misspelt_top_level_key_names_key_and_line(tmp_path: Path) -> None:
+    message = error_of(tmp_path, VALID.replace("seed: 3", "sead: 3"))
+    assert ":1:" in message and "sead" in message and "unknown key" in message
+
+
+def test_misspelt_check_names_key_and_line(tmp_path: Path) -> None:
+    message = error_of(tmp_path, VALID.replace("  border_dominance:", "  border_dominence:"))
+    assert ":15:" in message and "checks.border_dominence" in message and "unknown check" in message
+
+
+def test_misspelt_explainer_parameter(tmp_path: Path) -> None:
+    message = error_of(tmp_path, VALID.replace("num_samples", "num_sampels"))
+    assert ":7:" in message and "explainers.lime.num_sampels" in message
+
+
+def test_unknown_explainer(tmp_path: Path) -> None:
+    message = error_of(tmp_path, VALID.replace("  gradcam: {}", "  gradcom: {}"))
+    assert "explainers.gradcom" in message and "unknown explainer" in message
+
+
+def test_check_without_threshold(tmp_path: Path) -> None:
+    message = error_of(tmp_path, VALID.replace("    max: 0.15\n", "    overrides: []\n"))
+    assert "checks.border_dominance" in message and "no threshold" in message and "'max'" in message
+
+
+def test_threshold_in_the_wrong_direction(tmp_path: Path) -> None:
+    message = error_of(tmp_path, VALID.replace("max: 0.15", "min: 0.15"))
+    assert "checks.border_dominance.min" in message and "give 'max'" in message
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    message = error_of(tmp_path, VALID.replace("min: 0.3", "min: high"))
+    assert ":11:" in message and "checks.region_focus.min" in message and "'high'" in message
+
+
+def test_override_naming_unknown_class_or_explainer(tmp_path: Path) -> None:
+    message = error_of(tmp_path, VALID.replace("class: smile,", "class: smiel,"))
+    assert "overrides.1.class" in message and "smiel" in message
+    message = error_of(
+        tmp_path, VALID.replace("{explainer: lime, min: 0.25}", "{explainer: shap, min: 0.25}")
+    )
+    assert "overrides.0.explainer" in message and "shap" in message
+
+
+def test_override_without_threshold(tmp_path: Path) -> None:
+    message = error_of(tmp_path, VALID.replace("{explainer: lime, min: 0.25}", "{explainer: lime}"))
+    assert "overrides.0" in message and "give 'min'" in message
+
+
+def test_malformed_yaml_and_missing_file(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "checks: [unclosed\n")
+    assert "malformed YAML" in message
+    with pytest.raises(UsageError, match="thresholds file not found"):
+        load_thresholds(tmp_path / "absent.yaml")
+
+
+def test_duplicate_key_is_refused(tmp_path: Path) -> None:
+    message = error_of(tmp_path, VALID + "seed: 4\n")
+    assert ":17:" in message and "seed: duplicate key" in message

@@ -1,0 +1,34 @@
+"""A gated case and what measuring it yields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Case:
+    """One gated question: does `model` explained by `explainer` pass `check` for `target`?
+
+    `region` is what the check measures against (a decisive region, "border", "background").
+    A case that cannot run on this model carries the reason in `not_applicable`.
+    """
+
+    model: str
+    explainer: str
+    check: str
+    target: str
+    region: str
+    not_applicable: str | None = None
+
+    @property
+    def id(self) -> str:
+        """The pytest id, e.g. ``smile-cnn-lime-smile-mouth``: ``-k lime`` selects by it."""
+        return f"{self.model}-{self.explainer}-{self.target}-{self.region}"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Per-probe-image values of a case, and reference figures reported beside them."""
+
+    values: dict[str, float]
+    reference: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,151 @@
+"""Everything a gate run needs, loaded and cross-checked once: thresholds, models, probes.
+
+Cross-checks happen here, before any explainer runs, so a bad set-up stops in seconds with one
+line naming the file at fault instead of failing half-way through the gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from xaigate.errors import UsageError
+from xaigate.explainers import EXPLAINERS, Explainer, Explanation
+from xaigate.metrics.localisation import border_mask
+from xaigate.models.adapter import ModelAdapter
+from xaigate.models.card import load_card
+from xaigate.models.loading import check_model_outputs, load_model
+from xaigate.probes import Probe, ProbeSet, load_probe_set
+from xaigate.stats import derived_seed
+from xaigate.thresholds import Thresholds, load_thresholds
+
+FACE_REGION = "face"
+
+
+@dataclass
+class ExplanationStore:
+    """Each explanation is computed once per (model, image, explainer, target) and shared."""
+
+    seed: int
+    computed: dict[tuple[str, str, str, int], Explanation] = field(default_factory=dict)
+
+    def seed_for(self, explainer: str, probe_id: str) -> int:
+        return derived_seed(self.seed, "explainer", explainer, probe_id)
+
+    def get(
+        self,
+        model: ModelAdapter,
+        explainer: Explainer,
+        probes: Sequence[Probe],
+        target: int,
+    ) -> list[Explanation]:
+        def key(probe: Probe) -> tuple[str, str, str, int]:
+            return (model.name, explainer.name, probe.id, target)
+
+        missing = [probe for probe in probes if key(probe) not in self.computed]
+        if missing:
+            images = np.stack([probe.image for probe in missing]).astype(np.float32)
+            seeds = [self.seed_for(explainer.name, probe.id) for probe in missing]
+            targets = np.full(len(missing), target, dtype=np.int64)
+            for probe, explanation in zip(
+                missing, explainer.explain(model, images, targets, seeds), strict=True
+            ):
+                _check_map(explanation, probe, model)
+                self.computed[key(probe)] = explanation
+        return [self.computed[key(probe)] for probe in probes]
+
+
+def _check_map(explanation: Explanation, probe: Probe, model: ModelAdapter) -> None:
+    expected = probe.image.shape[:2]
+    if explanation.attribution.shape != expected:
+        raise RuntimeError(
+            f"{explanation.method} returned a {explanation.attribution.shape} map for "
+            f"{probe.id} on {model.name}; expected {expected}"
+        )
+    if not np.all(np.isfinite(explanation.attribution)):
+        raise RuntimeError(
+            f"{explanation.method} returned a non-finite map for {probe.id} on {model.name}"
+        )
+
+
+@dataclass
+class GateContext:
+    """Loaded, validated inputs of one gate run, and the shared explanation store."""
+
+    thresholds: Thresholds
+    probe_set: ProbeSet
+    models: dict[str, ModelAdapter]
+    probes: dict[str, ProbeSet]
+    explainers: dict[str, Explainer]
+    store: ExplanationStore
+
+    @classmethod
+    def open(
+        cls, thresholds_path: Path | str, card_paths: Sequence[Path | str], probes_path: Path | str
+    ) -> GateContext:
+        thresholds = load_thresholds(thresholds_path)
+        probe_set = load_probe_set(probes_path)
+        explainers = {
+            name: EXPLAINERS[name](config) for name, config in thresholds.explainers.items()
+        }
+        models: dict[str, ModelAdapter] = {}
+        probes: dict[str, ProbeSet] = {}
+        for card_path in card_paths:
+            model = load_model(load_card(card_path))
+            if model.name in models:
+                raise UsageError(f"{card_path}: name: model {model.name!r} is gated twice")
+            resized = probe_set.resized(model.input_size)
+            _cross_check(thresholds, resized, model)
+            check_model_outputs(model, resized.images()[:8])
+            models[model.name] = model
+            probes[model.name] = resized
+        return cls(
+            thresholds, probe_set, models, probes, explainers, ExplanationStore(thresholds.seed)
+        )
+
+    def class_index(self, model: str, class_: str) -> int:
+        return self.models[model].classes.index(class_)
+
+    def probes_of_class(self, model: str, class_: str) -> list[Probe]:
+        return self.probes[model].of_class(class_)
+
+    def explanations(
+        self, model: str, explainer: str, probes: Sequence[Probe], class_: str
+    ) -> list[Explanation]:
+        return self.store.get(
+            self.models[model],
+            self.explainers[explainer],
+            probes,
+            self.class_index(model, class_),
+        )
+
+    def border(self, model: str) -> np.ndarray:
+        return border_mask(self.models[model].input_size, self.thresholds.schema.border_width)
+
+
+def _cross_check(thresholds: Thresholds, probes: ProbeSet, model: ModelAdapter) -> None:
+    """Every class the model gates has a decisive region, the probes carry it, and images."""
+    card = model.card.path
+    manifest = probes.root / "manifest.jsonl"
+    probes.check_labels(model.classes, str(card))
+    needed = {FACE_REGION} if "background_dominance" in thresholds.checks else set()
+    for class_ in model.classes:
+        region = thresholds.regions.get(class_)
+        if region is None:
+            raise UsageError(
+                f"{thresholds.path}: regions: class {class_!r} of model card {card} has no "
+                "decisive region"
+            )
+        of_class = probes.of_class(class_)
+        if not of_class:
+            raise UsageError(f"{manifest}: no probe image of class {class_!r} gated by {card}")
+        for probe in of_class:
+            for name in sorted(needed | {region}):
+                if name not in probe.regions:
+                    raise UsageError(
+                        f"{manifest}:{probe.line}: probe {probe.id!r} has no region {name!r}, "
+                        f"which {thresholds.path} gates"
+                    )

@@ -1,0 +1,73 @@
+"""The one explainer interface and the explanation type every explainer returns."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from xaigate.models.adapter import ModelAdapter
+from xaigate.registry import Registry
+
+
+class ExplainerConfig(BaseModel):
+    """Parameters of an explainer, read from the `explainers:` section of thresholds.yaml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """An HxW float map in image coordinates (the model's input size) for one image and target."""
+
+    attribution: np.ndarray
+    method: str
+    target: int
+    params: dict[str, Any]
+    seed: int | None
+    seconds: float
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Explainer(ABC):
+    """Explains a batch of images for given target classes.
+
+    Subclasses register with ``@EXPLAINERS.register("name")`` and declare ``config_model``.
+    ``stochastic`` explainers take the seed; deterministic ones ignore it and record None.
+    """
+
+    name: ClassVar[str]
+    stochastic: ClassVar[bool] = False
+    config_model: ClassVar[type[ExplainerConfig]] = ExplainerConfig
+
+    def __init__(self, config: ExplainerConfig) -> None:
+        self.config = config
+
+    def not_applicable_reason(self, model: ModelAdapter) -> str | None:
+        """Why this explainer cannot explain `model` (None when it can)."""
+        return None
+
+    @abstractmethod
+    def explain(
+        self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, seeds: list[int]
+    ) -> list[Explanation]:
+        """(N, H, W, 3) float32 images in [0, 1], (N,) class indices, one seed per image."""
+
+    def params(self) -> dict[str, Any]:
+        return self.config.model_dump()
+
+
+EXPLAINERS: Registry[type[Explainer]] = Registry("explainer")
+
+
+def register_explainer(name: str):  # noqa: ANN201 - a class decorator
+    """Register an Explainer subclass under `name` (the key used in thresholds.yaml)."""
+
+    def decorate(cls: type[Explainer]) -> type[Explainer]:
+        cls.name = name
+        return EXPLAINERS.add(name, cls)
+
+    return decorate

@@ -1,0 +1,50 @@
+"""Grad-CAM through captum (Selvaraju et al. 2017, "Grad-CAM: Visual explanations from deep
+networks via gradient-based localization")."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from captum.attr import LayerAttribution, LayerGradCam
+from pydantic import Field
+
+from xaigate.explainers.base import Explainer, ExplainerConfig, Explanation, register_explainer
+from xaigate.explainers.torch_layers import batches, reason_not_applicable, scores_and_layer
+from xaigate.models.adapter import ModelAdapter
+
+
+class GradCamConfig(ExplainerConfig):
+    batch_size: int = Field(64, ge=1, description="images per forward/backward pass")
+    interpolation: str = Field("bilinear", pattern="^(bilinear|nearest|bicubic)$")
+
+
+@register_explainer("gradcam")
+class GradCamExplainer(Explainer):
+    config_model = GradCamConfig
+    config: GradCamConfig
+
+    def not_applicable_reason(self, model: ModelAdapter) -> str | None:
+        return reason_not_applicable(lambda: scores_and_layer(model))
+
+    def explain(
+        self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, seeds: list[int]
+    ) -> list[Explanation]:
+        scores, layer = scores_and_layer(model)
+        cam = LayerGradCam(scores, layer)
+        size = images.shape[1:3]
+        explanations: list[Explanation] = []
+        for batch, batch_targets in batches(images, targets, self.config.batch_size):
+            started = time.perf_counter()
+            layer_maps = cam.attribute(batch, target=batch_targets, relu_attributions=True)
+            maps = LayerAttribution.interpolate(
+                layer_maps.detach(), size, interpolate_mode=self.config.interpolation
+            )[:, 0].numpy()
+            seconds = (time.perf_counter() - started) / len(batch_targets)
+            explanations.extend(
+                Explanation(
+                    map_.astype(np.float32), self.name, target, self.params(), None, seconds
+                )
+                for map_, target in zip(maps, batch_targets, strict=True)
+            )
+        return explanations

@@ -1,0 +1,183 @@
+"""Run cases and judge them against thresholds; collect the results for the verdict."""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from xaigate.cases import Case, Measurement
+from xaigate.checks import CheckSpec, builtin_checks
+from xaigate.context import GateContext
+from xaigate.stats import bootstrap_bound, derived_seed
+from xaigate.thresholds import Threshold
+
+PASSED, FAILED, NOT_APPLICABLE, ERROR = "passed", "failed", "not_applicable", "error"
+
+
+@dataclass
+class Result:
+    """The verdict on one case, as written to gate.json."""
+
+    case: Case
+    status: str
+    message: str
+    threshold: Threshold | None = None
+    value: float | None = None
+    bound: float | None = None
+    n: int = 0
+    undefined: int = 0
+    bootstrap_seed: int | None = None
+    reference: dict[str, float] = field(default_factory=dict)
+    per_image: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def id(self) -> str:
+        return f"{self.case.check}[{self.case.id}]"
+
+    @property
+    def passed(self) -> bool:
+        # Not applicable is reported, not failed: the case could never run on this model.
+        return self.status in (PASSED, NOT_APPLICABLE)
+
+    def to_json(self) -> dict[str, Any]:
+        case = self.case
+        return {
+            "id": self.id,
+            "model": case.model,
+            "check": case.check,
+            "explainer": case.explainer,
+            "target": case.target,
+            "region": case.region,
+            "status": self.status,
+            "passed": self.passed,
+            "value": _number(self.value),
+            "bound": _number(self.bound),
+            "threshold": None if self.threshold is None else _number(self.threshold.value),
+            "threshold_rule": None if self.threshold is None else self.threshold.rule,
+            "direction": None if self.threshold is None else self.threshold.direction.value,
+            "n": self.n,
+            "undefined": self.undefined,
+            "bootstrap_seed": self.bootstrap_seed,
+            "reference": {key: _number(value) for key, value in self.reference.items()},
+            "per_image": {key: _number(value) for key, value in self.per_image.items()},
+            "seconds": round(self.seconds, 3),
+            "message": self.message,
+        }
+
+
+def _number(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 6)
+
+
+def judge(
+    spec: CheckSpec,
+    case: Case,
+    measurement: Measurement,
+    threshold: Threshold,
+    *,
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> Result:
+    """Decide on the mean and its pessimistic bootstrap bound; undefined images count as worst."""
+    raw = np.array(list(measurement.values.values()), dtype=np.float64)
+    undefined = int(np.sum(~np.isfinite(raw)))
+    values = np.where(np.isfinite(raw), raw, spec.worst)
+    if values.size == 0:
+        return Result(case, ERROR, f"{_label(case)}: no probe image to measure", threshold)
+    mean = float(values.mean())
+    bound = bootstrap_bound(
+        values, threshold.direction, resamples=resamples, confidence=confidence, seed=seed
+    )
+    passed = threshold.admits(mean) and threshold.admits(bound)
+    reference = ", ".join(f"{key} {value:.3f}" for key, value in measurement.reference.items())
+    message = (
+        f"{_label(case)}: mean {mean:.3f} (bound {bound:.3f}) {'meets' if passed else 'fails'} "
+        f"{threshold} (n={values.size}"
+        + (f", {undefined} undefined counted as {spec.worst:g}" if undefined else "")
+        + (f"; {reference}" if reference else "")
+        + ")"
+    )
+    return Result(
+        case,
+        PASSED if passed else FAILED,
+        message,
+        threshold,
+        mean,
+        bound,
+        int(values.size),
+        undefined,
+        seed,
+        dict(measurement.reference),
+        dict(measurement.values),
+    )
+
+
+def _label(case: Case) -> str:
+    return f"{case.check} {case.model} {case.explainer} {case.target}/{case.region}"
+
+
+class Gate:
+    """Lists and runs the cases of one gate run, keeping every result for the verdict."""
+
+    def __init__(self, context: GateContext) -> None:
+        self.context = context
+        self.checks = builtin_checks()
+        self.results: dict[str, Result] = {}
+
+    def cases(self, check: str) -> list[Case]:
+        """The cases of `check` (empty when thresholds.yaml does not configure it)."""
+        if check not in self.context.thresholds.checks:
+            return []
+        spec = self.checks[check]
+        cases: list[Case] = []
+        for model_name, model in self.context.models.items():
+            for explainer_name, explainer in self.context.explainers.items():
+                reason = explainer.not_applicable_reason(model)
+                for case in spec.cases(self.context, model_name, explainer_name):
+                    cases.append(Case(**{**case.__dict__, "not_applicable": reason}))
+        return cases
+
+    def run(self, case: Case) -> Result:
+        started = time.perf_counter()
+        try:
+            result = self._run(case)
+        except Exception as exc:  # recorded, then re-raised: pytest reports it as an error
+            self.record(
+                Result(case, ERROR, f"{_label(case)}: {exc!r}\n{traceback.format_exc(limit=3)}")
+            )
+            raise
+        result.seconds = time.perf_counter() - started
+        return self.record(result)
+
+    def _run(self, case: Case) -> Result:
+        if case.not_applicable:
+            return Result(case, NOT_APPLICABLE, f"{_label(case)}: {case.not_applicable}")
+        spec = self.checks[case.check]
+        thresholds = self.context.thresholds
+        threshold = thresholds.threshold(case.check, case.model, case.explainer, case.target)
+        measurement = spec.measure(self.context, case)
+        bootstrap = thresholds.schema.bootstrap
+        return judge(
+            spec,
+            case,
+            measurement,
+            threshold.resolved(measurement.reference),
+            resamples=bootstrap.resamples,
+            confidence=bootstrap.confidence,
+            seed=derived_seed(thresholds.seed, "bootstrap", case.check, case.id),
+        )
+
+    def record(self, result: Result) -> Result:
+        self.results[result.id] = result
+        return result
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.results) and all(result.passed for result in self.results.values())

@@ -1,0 +1,1 @@
+"""Metrics: plain typed functions over numpy arrays; docstrings name paper and direction."""

@@ -1,0 +1,216 @@
+"""thresholds.yaml: what is gated, how strictly, and with which explainer parameters.
+
+Every key is validated against the explainer and check registries on load: an unknown key, a
+wrong type, a check without a threshold or with one in the wrong direction is a usage error that
+names the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from xaigate.checks import builtin_checks
+from xaigate.checks.registry import Direction
+from xaigate.config_yaml import YamlDocument, load_yaml
+from xaigate.explainers import EXPLAINERS, ExplainerConfig
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Override(_Strict):
+    """A threshold that replaces the check's default where all its selectors match."""
+
+    model: str | None = None
+    explainer: str | None = None
+    class_: str | None = Field(None, alias="class")
+    min: float | None = None
+    max: float | None = None
+
+    def matches(self, model: str, explainer: str, class_: str) -> bool:
+        return all(
+            wanted is None or wanted == actual
+            for wanted, actual in (
+                (self.model, model),
+                (self.explainer, explainer),
+                (self.class_, class_),
+            )
+        )
+
+
+class CheckThresholds(_Strict):
+    min: float | None = None
+    max: float | None = None
+    # A threshold relative to a reference figure the check reports (e.g. `area_share`, what a
+    # random map scores) carries over to probe sets whose regions have other sizes.
+    relative_to: str | None = None
+    overrides: list[Override] = []
+
+
+class Bootstrap(_Strict):
+    resamples: int = Field(1000, ge=100)
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+
+
+class ThresholdsSchema(_Strict):
+    version: int = Field(1, ge=1, le=1)
+    seed: int = Field(0, ge=0, description="root of every random choice; recorded in gate.json")
+    border_width: int = Field(6, ge=1, description="outer band, in pixels of the model's input")
+    bootstrap: Bootstrap = Bootstrap()
+    regions: dict[str, str] = Field(min_length=1, description="class -> its decisive region")
+    explainers: dict[str, dict[str, Any] | None] = Field(min_length=1)
+    checks: dict[str, CheckThresholds] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _region_names_are_not_reserved(self) -> ThresholdsSchema:
+        for class_, region in self.regions.items():
+            if region in {"border", "background"}:
+                raise ValueError(f"regions.{class_}: {region!r} is computed, not a decisive region")
+        return self
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A gated number with its direction: value >= `value` (HIGHER) or <= `value` (LOWER).
+
+    When `relative_to` names a reference figure, `value` is a factor of it until `resolved`.
+    """
+
+    direction: Direction
+    value: float
+    relative_to: str | None = None
+    factor: float | None = None
+
+    def admits(self, measured: float) -> bool:
+        if self.relative_to is not None and self.factor is None:
+            raise ValueError("a relative threshold must be resolved against its reference first")
+        if self.direction is Direction.HIGHER:
+            return measured >= self.value
+        return measured <= self.value
+
+    def resolved(self, references: dict[str, float]) -> Threshold:
+        """The absolute threshold for a case whose measurement reported `references`."""
+        if self.relative_to is None or self.factor is not None:
+            return self
+        if self.relative_to not in references:
+            raise ValueError(f"no reference {self.relative_to!r} to resolve {self.rule} against")
+        absolute = self.value * references[self.relative_to]
+        return Threshold(self.direction, absolute, self.relative_to, self.value)
+
+    @property
+    def rule(self) -> str:
+        """The threshold as configured, e.g. ``>= 2.5 x area_share``."""
+        sign = ">=" if self.direction is Direction.HIGHER else "<="
+        if self.relative_to is None:
+            return f"{sign} {self.value:g}"
+        factor = self.value if self.factor is None else self.factor
+        return f"{sign} {factor:g} x {self.relative_to}"
+
+    def __str__(self) -> str:
+        sign = ">=" if self.direction is Direction.HIGHER else "<="
+        if self.relative_to is None or self.factor is None:
+            return self.rule
+        return f"{sign} {self.value:.3f} ({self.factor:g} x {self.relative_to})"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    path: Path
+    schema: ThresholdsSchema
+    explainers: dict[str, ExplainerConfig]
+
+    @property
+    def seed(self) -> int:
+        return self.schema.seed
+
+    @property
+    def regions(self) -> dict[str, str]:
+        return self.schema.regions
+
+    @property
+    def checks(self) -> list[str]:
+        return list(self.schema.checks)
+
+    def threshold(self, check: str, model: str, explainer: str, class_: str) -> Threshold:
+        """The check's threshold for this case: the last matching override wins."""
+        config = self.schema.checks[check]
+        direction = builtin_checks()[check].direction
+        key = direction.bound_key
+        value = getattr(config, key)
+        for override in config.overrides:
+            if override.matches(model, explainer, class_) and getattr(override, key) is not None:
+                value = getattr(override, key)
+        return Threshold(direction, float(value), config.relative_to)
+
+
+def load_thresholds(path: Path | str) -> Thresholds:
+    """Read and validate a thresholds file; raises UsageError naming file, line and key."""
+    document = load_yaml(path, "thresholds file")
+    schema = document.validate(ThresholdsSchema)
+    explainers = {
+        name: _explainer_config(document, name, params)
+        for name, params in schema.explainers.items()
+    }
+    for name, config in schema.checks.items():
+        _validate_check(document, name, config, set(explainers), set(schema.regions))
+    return Thresholds(Path(path), schema, explainers)
+
+
+def _explainer_config(
+    document: YamlDocument, name: str, params: dict[str, Any] | None
+) -> ExplainerConfig:
+    if name not in EXPLAINERS:
+        raise document.error(
+            ("explainers", name), f"unknown explainer (known: {EXPLAINERS.known()})"
+        )
+    config_model = EXPLAINERS[name].config_model
+    return document.validate(config_model, params or {}, prefix=("explainers", name))
+
+
+def _validate_check(
+    document: YamlDocument,
+    name: str,
+    config: CheckThresholds,
+    explainers: set[str],
+    classes: set[str],
+) -> None:
+    where = ("checks", name)
+    checks = builtin_checks()
+    if name not in checks:
+        raise document.error(where, f"unknown check (known: {checks.known()})")
+    direction = checks[name].direction
+    key = direction.bound_key
+    wrong = "max" if key == "min" else "min"
+    if getattr(config, wrong) is not None:
+        raise document.error(
+            (*where, wrong), f"{name} is {direction.value}-is-better: give '{key}', not '{wrong}'"
+        )
+    if getattr(config, key) is None:
+        raise document.error(where, f"no threshold: give '{key}' ({direction.value} is better)")
+    references = checks[name].references
+    if config.relative_to is not None and config.relative_to not in references:
+        known = ", ".join(references) or "none"
+        raise document.error(
+            (*where, "relative_to"),
+            f"{name} reports no {config.relative_to!r} to be relative to (it reports: {known})",
+        )
+    for index, override in enumerate(config.overrides):
+        at = (*where, "overrides", index)
+        if getattr(override, wrong) is not None:
+            raise document.error((*at, wrong), f"{name} takes '{key}', not '{wrong}'")
+        if getattr(override, key) is None:
+            raise document.error(at, f"override has no threshold: give '{key}'")
+        if override.explainer is not None and override.explainer not in explainers:
+            raise document.error(
+                (*at, "explainer"),
+                f"explainer {override.explainer!r} is not configured under 'explainers'",
+            )
+        if override.class_ is not None and override.class_ not in classes:
+            raise document.error(
+                (*at, "class"), f"class {override.class_!r} is not listed under 'regions'"
+            )
