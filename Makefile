@@ -20,7 +20,7 @@ $(INSTALLED): pyproject.toml
 probes: $(PROBES)/manifest.jsonl
 
 $(PROBES)/manifest.jsonl: | $(INSTALLED)
-	$(PY) -m xaigate.probes --task smile --n 120 --seed 1 --out $(PROBES) --overwrite
+	$(PY) -m xaigate.probes --task smile --n 120 --seed 1 --out $(PROBES) --variants glasses,mouth_mask,bright,dark --overwrite
 
 models: $(MODEL)/weights.pt
 

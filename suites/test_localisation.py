@@ -12,6 +12,16 @@ def test_region_focus(case: Case, gate: Gate) -> None:
     run_case(gate, case)
 
 
+@pytest.mark.check("region_rank")
+def test_region_rank(case: Case, gate: Gate) -> None:
+    run_case(gate, case)
+
+
+@pytest.mark.check("pointing_game")
+def test_pointing_game(case: Case, gate: Gate) -> None:
+    run_case(gate, case)
+
+
 @pytest.mark.check("border_dominance")
 def test_border_dominance(case: Case, gate: Gate) -> None:
     run_case(gate, case)

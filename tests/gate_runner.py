@@ -10,8 +10,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_CARD = ROOT / "models" / "smile-cnn" / "model.yaml"
+# The checks that the end-to-end tests run: the shipped thresholds for them, unchanged.
+FAST_CHECKS = (
+    "model_accuracy",
+    "region_focus",
+    "border_dominance",
+    "background_dominance",
+    "border_swap_flip_rate",
+    "class_contrast",
+)
+
+
+def fast_thresholds(folder: Path) -> Path:
+    """The shipped thresholds.yaml cut to LIME (300 samples) and Grad-CAM and `FAST_CHECKS`:
+    the same gates, at a cost the project's own test run can afford."""
+    shipped = yaml.safe_load((ROOT / "thresholds.yaml").read_text())
+    shipped["explainers"] = {
+        "lime": {**shipped["explainers"]["lime"], "num_samples": 300},
+        "gradcam": shipped["explainers"]["gradcam"],
+    }
+    shipped["checks"] = {name: shipped["checks"][name] for name in FAST_CHECKS}
+    path = folder / "thresholds-fast.yaml"
+    path.write_text(yaml.safe_dump(shipped, sort_keys=False))
+    return path
 
 
 @dataclass

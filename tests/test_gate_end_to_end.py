@@ -2,36 +2,43 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
-from gate_runner import REFERENCE_CARD, ROOT, run_gate
+from gate_runner import FAST_CHECKS, REFERENCE_CARD, ROOT, fast_thresholds, run_gate
 
-from models.recipes.smile_cnn import train_smile_cnn, write_model
+from models.recipes.face_cnn import train_face_cnn, write_model
 
 pytestmark = pytest.mark.slow
 
-CHECKS = ("region_focus", "border_dominance", "background_dominance")
+EXPLAINED = ("region_focus", "border_dominance", "background_dominance", "class_contrast")
 
 
 @pytest.fixture(scope="module")
 def shortcut_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The reference CNN trained where a corner marker carries the label and the mouth is random."""
-    module, held_out = train_smile_cnn(seed=0, mouth="random", marker="label_corner", epochs=6)
+    module, held_out = train_face_cnn(
+        "smile", seed=0, mouth="random", marker="label_corner", epochs=6
+    )
     assert held_out >= 0.95, "the shortcut model must be accurate: right for the wrong reason"
     return write_model(module, tmp_path_factory.mktemp("shortcut"), "smile-shortcut")
 
 
 def test_reference_model_passes_every_gate(tmp_path: Path, smile_probes: Path) -> None:
-    run = run_gate(tmp_path, "--probes", smile_probes)
+    run = run_gate(tmp_path, "--probes", smile_probes, "--thresholds", fast_thresholds(tmp_path))
     assert run.returncode == 0, run.output
     verdict = run.verdict
     assert verdict is not None and verdict["passed"] is True
-    for check in CHECKS:
+    assert {result["check"] for result in verdict["results"]} == set(FAST_CHECKS)
+    for check in EXPLAINED[:3]:
         for explainer in ("lime", "gradcam"):
             for target in ("smile", "not_smile"):
                 [result] = run.results(check=check, explainer=explainer, target=target)
                 assert result["passed"] and result["n"] == 20, result
+    # The intervention beside the dominance verdict agrees: swapping the border flips nothing.
+    [border] = run.results(check="border_dominance", explainer="gradcam", target="smile")
+    assert border["reference"]["border_swap_flip_rate"] <= 0.1
     provenance = verdict["provenance"]
     assert len(provenance["probes"]["sha256"]) == 64
     assert len(provenance["models"]["smile-cnn"]["artifact_sha256"]) == 64
@@ -42,49 +49,84 @@ def test_reference_model_passes_every_gate(tmp_path: Path, smile_probes: Path) -
 def test_planted_shortcut_fails_and_reference_passes_on_the_same_probes(
     tmp_path: Path, marker_probes: Path, shortcut_card: Path
 ) -> None:
-    flawed = run_gate(tmp_path, "--probes", marker_probes, "--model", shortcut_card)
+    thresholds = fast_thresholds(tmp_path)
+    flawed = run_gate(
+        tmp_path, "--probes", marker_probes, "--model", shortcut_card, "--thresholds", thresholds
+    )
     assert flawed.returncode == 1, flawed.output
     assert flawed.verdict is not None and flawed.verdict["passed"] is False
+    [accuracy] = flawed.results(check="model_accuracy")
+    assert accuracy["passed"], "right for the wrong reason: the precondition holds"
     for check in ("region_focus", "border_dominance"):
         for explainer in ("lime", "gradcam"):
             [result] = flawed.results(check=check, explainer=explainer, target="smile")
             assert result["status"] == "failed", result
+    # The intervention, which needs no explainer, confirms: the border carries the label.
+    [swap] = flawed.results(check="border_swap_flip_rate", target="smile")
+    assert swap["status"] == "failed" and swap["value"] >= 0.5, swap
+    [dominance] = flawed.results(check="border_dominance", explainer="gradcam", target="smile")
+    assert dominance["reference"]["border_swap_flip_rate"] >= 0.5
 
-    reference = run_gate(tmp_path, "--probes", marker_probes, "--model", REFERENCE_CARD)
+    reference = run_gate(
+        tmp_path, "--probes", marker_probes, "--model", REFERENCE_CARD, "--thresholds", thresholds
+    )
     assert reference.returncode == 0, reference.output
     assert reference.verdict is not None and reference.verdict["passed"] is True
 
 
 def test_dash_k_selects_one_explainer(tmp_path: Path, smile_probes: Path) -> None:
-    run = run_gate(tmp_path, "--probes", smile_probes, "-k", "lime", "--collect-only", "-q")
+    thresholds = fast_thresholds(tmp_path)
+    run = run_gate(
+        tmp_path,
+        "--probes",
+        smile_probes,
+        "--thresholds",
+        thresholds,
+        "-k",
+        "lime",
+        "--collect-only",
+        "-q",
+    )
     assert run.returncode == 0, run.output
     ids = [line for line in run.output.splitlines() if line.startswith("suites/")]
-    assert len(ids) == len(CHECKS) * 2, run.output
+    # Three per-class checks for two classes, and one class pair.
+    assert len(ids) == 3 * 2 + 1, run.output
     assert all("-lime-" in line and "gradcam" not in line for line in ids)
     assert "suites/test_localisation.py::test_region_focus[smile-cnn-lime-smile-mouth]" in ids
 
 
 def test_dash_k_selects_gradcam(tmp_path: Path, smile_probes: Path) -> None:
-    run = run_gate(tmp_path, "--probes", smile_probes, "-k", "gradcam", "--collect-only", "-q")
+    run = run_gate(
+        tmp_path,
+        "--probes",
+        smile_probes,
+        "--thresholds",
+        fast_thresholds(tmp_path),
+        "-k",
+        "gradcam",
+        "--collect-only",
+        "-q",
+    )
     ids = [line for line in run.output.splitlines() if line.startswith("suites/")]
     assert ids and all("-gradcam-" in line for line in ids), run.output
 
 
 @pytest.mark.parametrize(
-    ("edit", "expected"),
+    ("pattern", "replacement", "expected"),
     [
-        (("seed: 0", "sede: 0"), "sede: unknown key"),
-        (("    max: 0.15\n", "    overrides: []\n"), "border_dominance: no threshold"),
+        (r"^seed: 0", "sede: 0", "sede: unknown key"),
+        (r"(^  border_dominance:.*\n)    max: .*\n", r"\1", "border_dominance: no threshold"),
     ],
     ids=["misspelt-key", "check-without-threshold"],
 )
 def test_bad_thresholds_are_usage_errors(
-    tmp_path: Path, smile_probes: Path, edit: tuple[str, str], expected: str
+    tmp_path: Path, smile_probes: Path, pattern: str, replacement: str, expected: str
 ) -> None:
     text = (ROOT / "thresholds.yaml").read_text()
-    assert edit[0] in text
+    edited, count = re.subn(pattern, replacement, text, flags=re.MULTILINE)
+    assert count == 1
     bad = tmp_path / "thresholds.yaml"
-    bad.write_text(text.replace(*edit))
+    bad.write_text(edited)
     run = run_gate(tmp_path, "--probes", smile_probes, "--thresholds", bad)
     assert run.returncode == 4, run.output
     assert expected in run.output and str(bad) in run.output

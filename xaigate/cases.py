@@ -23,7 +23,9 @@ class Case:
     @property
     def id(self) -> str:
         """The pytest id, e.g. ``smile-cnn-lime-smile-mouth``: ``-k lime`` selects by it."""
-        return f"{self.model}-{self.explainer}-{self.target}-{self.region}"
+        return "-".join(
+            part for part in (self.model, self.explainer, self.target, self.region) if part
+        )
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,23 @@ from xaigate.models.card import load_card
 from xaigate.models.loading import check_model_outputs, load_model
 from xaigate.probes import Probe, ProbeSet, load_probe_set
 from xaigate.stats import derived_seed
-from xaigate.thresholds import Thresholds, load_thresholds
+from xaigate.thresholds import REGION_JOIN, Thresholds, load_thresholds
 
 FACE_REGION = "face"
+CONTROLS = ("random", "centre_prior", "edges")
+
+
+def is_variant(probe: Probe) -> bool:
+    return "variant" in probe.tags
+
+
+def region_mask(probe: Probe, region: str) -> np.ndarray:
+    """The probe's mask of `region`; ``a+b`` is the union of regions a and b."""
+    parts = region.split(REGION_JOIN)
+    mask = probe.regions[parts[0]].copy()
+    for part in parts[1:]:
+        mask |= probe.regions[part]
+    return mask
 
 
 @dataclass
@@ -30,10 +44,12 @@ class ExplanationStore:
     """Each explanation is computed once per (model, image, explainer, target) and shared."""
 
     seed: int
-    computed: dict[tuple[str, str, str, int], Explanation] = field(default_factory=dict)
+    computed: dict[tuple[str, str, str, int, str], Explanation] = field(default_factory=dict)
 
-    def seed_for(self, explainer: str, probe_id: str) -> int:
-        return derived_seed(self.seed, "explainer", explainer, probe_id)
+    def seed_for(self, explainer: str, probe_id: str, salt: str = "") -> int:
+        """The seed of one explanation; `salt` draws another one (for stability across seeds)."""
+        labels = ("explainer", explainer, probe_id) + ((salt,) if salt else ())
+        return derived_seed(self.seed, *labels)
 
     def get(
         self,
@@ -41,14 +57,19 @@ class ExplanationStore:
         explainer: Explainer,
         probes: Sequence[Probe],
         target: int,
+        salt: str = "",
+        model_variant: str = "",
     ) -> list[Explanation]:
-        def key(probe: Probe) -> tuple[str, str, str, int]:
-            return (model.name, explainer.name, probe.id, target)
+        """Explanations of `probes`; `salt` draws other seeds, `model_variant` names a changed
+        model (e.g. randomised weights) explained with the same seeds."""
+
+        def key(probe: Probe) -> tuple[str, str, str, int, str]:
+            return (f"{model.name}{model_variant}", explainer.name, probe.id, target, salt)
 
         missing = [probe for probe in probes if key(probe) not in self.computed]
         if missing:
             images = np.stack([probe.image for probe in missing]).astype(np.float32)
-            seeds = [self.seed_for(explainer.name, probe.id) for probe in missing]
+            seeds = [self.seed_for(explainer.name, probe.id, salt) for probe in missing]
             targets = np.full(len(missing), target, dtype=np.int64)
             for probe, explanation in zip(
                 missing, explainer.explain(model, images, targets, seeds), strict=True
@@ -81,6 +102,7 @@ class GateContext:
     probes: dict[str, ProbeSet]
     explainers: dict[str, Explainer]
     store: ExplanationStore
+    controls: dict[str, Explainer] = field(default_factory=dict)
 
     @classmethod
     def open(
@@ -110,16 +132,47 @@ class GateContext:
         return self.models[model].classes.index(class_)
 
     def probes_of_class(self, model: str, class_: str) -> list[Probe]:
-        return self.probes[model].of_class(class_)
+        """The original probe images of a class (derived variants excluded)."""
+        return [probe for probe in self.probes[model].of_class(class_) if not is_variant(probe)]
+
+    def variants(self, model: str, kinds: Sequence[str]) -> list[tuple[Probe, Probe]]:
+        """(variant, its source) pairs whose `variant` tag is one of `kinds`."""
+        by_id = {probe.id: probe for probe in self.probes[model]}
+        return [
+            (probe, by_id[str(probe.tags["source"])])
+            for probe in self.probes[model]
+            if probe.tags.get("variant") in kinds and str(probe.tags.get("source")) in by_id
+        ]
 
     def explanations(
-        self, model: str, explainer: str, probes: Sequence[Probe], class_: str
+        self,
+        model: str,
+        explainer: str,
+        probes: Sequence[Probe],
+        class_: str,
+        salt: str = "",
     ) -> list[Explanation]:
         return self.store.get(
             self.models[model],
             self.explainers[explainer],
             probes,
             self.class_index(model, class_),
+            salt,
+        )
+
+    def predictions(self, model: str, images: np.ndarray) -> np.ndarray:
+        """(N, C) probabilities of `model` on NHWC images."""
+        return self.models[model].predict_proba(np.asarray(images, dtype=np.float32))
+
+    def control_maps(
+        self, model: str, control: str, probes: Sequence[Probe], class_: str
+    ) -> list[Explanation]:
+        """Maps of a control explainer (random, centre prior, edges), with default parameters."""
+        explainer = self.controls.setdefault(
+            control, EXPLAINERS[control](EXPLAINERS[control].config_model())
+        )
+        return self.store.get(
+            self.models[model], explainer, probes, self.class_index(model, class_), "control"
         )
 
     def border(self, model: str) -> np.ndarray:
@@ -127,11 +180,11 @@ class GateContext:
 
 
 def _cross_check(thresholds: Thresholds, probes: ProbeSet, model: ModelAdapter) -> None:
-    """Every class the model gates has a decisive region, the probes carry it, and images."""
+    """Every class the model gates has a decisive region, and probe images that carry it."""
     card = model.card.path
     manifest = probes.root / "manifest.jsonl"
     probes.check_labels(model.classes, str(card))
-    needed = {FACE_REGION} if "background_dominance" in thresholds.checks else set()
+    always = {FACE_REGION} if "background_dominance" in thresholds.checks else set()
     for class_ in model.classes:
         region = thresholds.regions.get(class_)
         if region is None:
@@ -139,11 +192,12 @@ def _cross_check(thresholds: Thresholds, probes: ProbeSet, model: ModelAdapter) 
                 f"{thresholds.path}: regions: class {class_!r} of model card {card} has no "
                 "decisive region"
             )
-        of_class = probes.of_class(class_)
+        of_class = [probe for probe in probes.of_class(class_) if not is_variant(probe)]
         if not of_class:
             raise UsageError(f"{manifest}: no probe image of class {class_!r} gated by {card}")
+        required = sorted(always | set(region.split(REGION_JOIN)))
         for probe in of_class:
-            for name in sorted(needed | {region}):
+            for name in required:
                 if name not in probe.regions:
                     raise UsageError(
                         f"{manifest}:{probe.line}: probe {probe.id!r} has no region {name!r}, "

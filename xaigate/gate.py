@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -13,6 +13,7 @@ import numpy as np
 from xaigate.cases import Case, Measurement
 from xaigate.checks import CheckSpec, builtin_checks
 from xaigate.context import GateContext
+from xaigate.errors import UsageError
 from xaigate.stats import bootstrap_bound, derived_seed
 from xaigate.thresholds import Threshold
 
@@ -120,7 +121,8 @@ def judge(
 
 
 def _label(case: Case) -> str:
-    return f"{case.check} {case.model} {case.explainer} {case.target}/{case.region}"
+    parts = (case.check, case.model, case.explainer, f"{case.target}/{case.region}".strip("/"))
+    return " ".join(part for part in parts if part)
 
 
 class Gate:
@@ -130,18 +132,38 @@ class Gate:
         self.context = context
         self.checks = builtin_checks()
         self.results: dict[str, Result] = {}
+        # Listed up front: a configured check that cannot be set up (no variants in the probes,
+        # a class pair no model has) stops the run before any explainer runs.
+        self.case_lists = {check: self._list(check) for check in context.thresholds.checks}
+        self._check_class_pairs()
 
     def cases(self, check: str) -> list[Case]:
         """The cases of `check` (empty when thresholds.yaml does not configure it)."""
-        if check not in self.context.thresholds.checks:
-            return []
+        return self.case_lists.get(check, [])
+
+    def _check_class_pairs(self) -> None:
+        # A shared thresholds file may list pairs of several tasks; a pair applies to the models
+        # that have both classes. A configured contrast check with nothing to gate is an error.
+        thresholds = self.context.thresholds
+        if "class_contrast" in thresholds.checks and not self.case_lists["class_contrast"]:
+            pairs = ", ".join(f"{a}/{b}" for a, b in thresholds.schema.class_pairs) or "none"
+            raise UsageError(
+                f"{thresholds.path}: class_pairs: no gated model has both classes of any pair "
+                f"(pairs: {pairs}; models: {', '.join(self.context.models)})"
+            )
+
+    def _list(self, check: str) -> list[Case]:
         spec = self.checks[check]
         cases: list[Case] = []
         for model_name, model in self.context.models.items():
+            if not spec.per_explainer:
+                cases.extend(spec.cases(self.context, model_name, "", check))
+                continue
             for explainer_name, explainer in self.context.explainers.items():
                 reason = explainer.not_applicable_reason(model)
-                for case in spec.cases(self.context, model_name, explainer_name):
-                    cases.append(Case(**{**case.__dict__, "not_applicable": reason}))
+                for case in spec.cases(self.context, model_name, explainer_name, check):
+                    # A case that already knows why it does not apply keeps its own reason.
+                    cases.append(replace(case, not_applicable=case.not_applicable or reason))
         return cases
 
     def run(self, case: Case) -> Result:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -49,6 +49,8 @@ class CheckThresholds(_Strict):
     # A threshold relative to a reference figure the check reports (e.g. `area_share`, what a
     # random map scores) carries over to probe sets whose regions have other sizes.
     relative_to: str | None = None
+    mode: Literal["ratio", "margin"] = "ratio"
+    params: dict[str, Any] = {}
     overrides: list[Override] = []
 
 
@@ -62,16 +64,25 @@ class ThresholdsSchema(_Strict):
     seed: int = Field(0, ge=0, description="root of every random choice; recorded in gate.json")
     border_width: int = Field(6, ge=1, description="outer band, in pixels of the model's input")
     bootstrap: Bootstrap = Bootstrap()
-    regions: dict[str, str] = Field(min_length=1, description="class -> its decisive region")
+    regions: dict[str, str | list[str]] = Field(
+        min_length=1, description="class -> its decisive region (a list: their union)"
+    )
+    class_pairs: list[tuple[str, str]] = Field(
+        [], description="pairs of classes whose explanations must differ (class contrast)"
+    )
     explainers: dict[str, dict[str, Any] | None] = Field(min_length=1)
     checks: dict[str, CheckThresholds] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _region_names_are_not_reserved(self) -> ThresholdsSchema:
         for class_, region in self.regions.items():
-            if region in {"border", "background"}:
-                raise ValueError(f"regions.{class_}: {region!r} is computed, not a decisive region")
+            for name in [region] if isinstance(region, str) else region:
+                if name in {"border", "background"} or "+" in name:
+                    raise ValueError(f"regions.{class_}: {name!r} cannot name a decisive region")
         return self
+
+
+REGION_JOIN = "+"
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,7 @@ class Threshold:
     value: float
     relative_to: str | None = None
     factor: float | None = None
+    mode: str = "ratio"
 
     def admits(self, measured: float) -> bool:
         if self.relative_to is not None and self.factor is None:
@@ -99,8 +111,9 @@ class Threshold:
             return self
         if self.relative_to not in references:
             raise ValueError(f"no reference {self.relative_to!r} to resolve {self.rule} against")
-        absolute = self.value * references[self.relative_to]
-        return Threshold(self.direction, absolute, self.relative_to, self.value)
+        reference = references[self.relative_to]
+        absolute = self.value * reference if self.mode == "ratio" else reference + self.value
+        return Threshold(self.direction, absolute, self.relative_to, self.value, self.mode)
 
     @property
     def rule(self) -> str:
@@ -109,13 +122,14 @@ class Threshold:
         if self.relative_to is None:
             return f"{sign} {self.value:g}"
         factor = self.value if self.factor is None else self.factor
+        if self.mode == "margin":
+            return f"{sign} {self.relative_to} {factor:+g}"
         return f"{sign} {factor:g} x {self.relative_to}"
 
     def __str__(self) -> str:
-        sign = ">=" if self.direction is Direction.HIGHER else "<="
         if self.relative_to is None or self.factor is None:
             return self.rule
-        return f"{sign} {self.value:.3f} ({self.factor:g} x {self.relative_to})"
+        return f"{self.rule.split(' ')[0]} {self.value:.3f} ({self.rule.split(' ', 1)[1]})"
 
 
 @dataclass(frozen=True)
@@ -123,6 +137,7 @@ class Thresholds:
     path: Path
     schema: ThresholdsSchema
     explainers: dict[str, ExplainerConfig]
+    check_params: dict[str, Any]
 
     @property
     def seed(self) -> int:
@@ -130,7 +145,15 @@ class Thresholds:
 
     @property
     def regions(self) -> dict[str, str]:
-        return self.schema.regions
+        """class -> decisive region name; a union of regions is named ``a+b``."""
+        return {
+            class_: region if isinstance(region, str) else REGION_JOIN.join(region)
+            for class_, region in self.schema.regions.items()
+        }
+
+    def params(self, check: str) -> Any:
+        """The check's validated `params` (its spec's params model)."""
+        return self.check_params[check]
 
     @property
     def checks(self) -> list[str]:
@@ -145,7 +168,7 @@ class Thresholds:
         for override in config.overrides:
             if override.matches(model, explainer, class_) and getattr(override, key) is not None:
                 value = getattr(override, key)
-        return Threshold(direction, float(value), config.relative_to)
+        return Threshold(direction, float(value), config.relative_to, mode=config.mode)
 
 
 def load_thresholds(path: Path | str) -> Thresholds:
@@ -156,9 +179,20 @@ def load_thresholds(path: Path | str) -> Thresholds:
         name: _explainer_config(document, name, params)
         for name, params in schema.explainers.items()
     }
+    checks = builtin_checks()
+    params = {}
     for name, config in schema.checks.items():
         _validate_check(document, name, config, set(explainers), set(schema.regions))
-    return Thresholds(Path(path), schema, explainers)
+        params[name] = document.validate(
+            checks[name].params_model, config.params, prefix=("checks", name, "params")
+        )
+    for index, pair in enumerate(schema.class_pairs):
+        for position, class_ in enumerate(pair):
+            if class_ not in schema.regions:
+                raise document.error(
+                    ("class_pairs", index, position), f"class {class_!r} is not under 'regions'"
+                )
+    return Thresholds(Path(path), schema, explainers, params)
 
 
 def _explainer_config(

@@ -10,7 +10,16 @@ def builtin_checks() -> Registry[CheckSpec]:
     Imported on demand because the check modules use the gate context, which itself reads
     thresholds: registering at package import would be circular.
     """
-    from xaigate.checks import localisation  # noqa: F401 - registers on import
+    from xaigate.checks import (  # noqa: F401 - each registers its checks on import
+        contrast,
+        faithfulness,
+        intervention,
+        localisation,
+        precondition,
+        randomisation,
+        robustness,
+        stability,
+    )
 
     return CHECKS
 

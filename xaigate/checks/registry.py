@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel, ConfigDict
+
 from xaigate.registry import Registry
 
 if TYPE_CHECKING:
@@ -25,15 +27,23 @@ class Direction(StrEnum):
         return "min" if self is Direction.HIGHER else "max"
 
 
+class NoParams(BaseModel):
+    """A check without parameters: any key under its `params` is an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
 @dataclass(frozen=True)
 class CheckSpec:
     """A named check: metadata that drives thresholds, reports, and its two functions.
 
-    `cases` lists what the check gates for one (model, explainer); `measure` returns one value per
+    `cases(context, model, explainer, check)` lists what the check gates for one (model,
+    explainer); `measure` returns one value per
     probe image for a case. `worst` stands in for an image whose value is undefined (a map with
     no positive attribution), so such images count against the model, never for it.
     `references` name the figures a measurement reports beside its values (e.g. `area_share`,
-    what a random map scores) that a threshold may be relative to.
+    what a random map scores) that a threshold may be relative to. A check that needs no
+    explainer (`per_explainer=False`) gets one case list per model, with explainer "".
     """
 
     name: str
@@ -41,9 +51,11 @@ class CheckSpec:
     category: str
     description: str
     worst: float
-    cases: Callable[[GateContext, str, str], list[Case]]
+    cases: Callable[[GateContext, str, str, str], list[Case]]
     measure: Callable[[GateContext, Case], Measurement]
     references: tuple[str, ...] = ()
+    params_model: type[BaseModel] = NoParams
+    per_explainer: bool = True
 
 
 CHECKS: Registry[CheckSpec] = Registry("check")
@@ -56,15 +68,28 @@ def register_check(
     category: str,
     description: str,
     worst: float,
-    cases: Callable[[GateContext, str, str], list[Case]],
+    cases: Callable[[GateContext, str, str, str], list[Case]],
     references: tuple[str, ...] = (),
+    params_model: type[BaseModel] = NoParams,
+    per_explainer: bool = True,
 ) -> Callable[[Callable[[GateContext, Case], Measurement]], Callable[..., Measurement]]:
     """Register `measure` as the check `name`, with `cases` listing what it gates."""
 
     def decorate(measure: Callable[[GateContext, Case], Measurement]):  # noqa: ANN202
         CHECKS.add(
             name,
-            CheckSpec(name, direction, category, description, worst, cases, measure, references),
+            CheckSpec(
+                name,
+                direction,
+                category,
+                description,
+                worst,
+                cases,
+                measure,
+                references,
+                params_model,
+                per_explainer,
+            ),
         )
         return measure
 

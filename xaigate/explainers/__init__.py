@@ -6,6 +6,7 @@ from xaigate.explainers import (  # noqa: F401 - registration
     gradcam_plus_plus,
     integrated_gradients,
     lime_explainer,
+    shap_explainer,
 )
 from xaigate.explainers.base import EXPLAINERS, Explainer, ExplainerConfig, Explanation
 

@@ -1,6 +1,7 @@
-"""Recipe: the reference smile classifier (and planted-shortcut variants of it).
+"""Recipe: the reference face classifiers (and planted-shortcut variants of them).
 
-    python -m models.recipes.smile_cnn --out models/smile-cnn
+    python -m models.recipes.face_cnn --task smile --out models/smile-cnn
+    python -m models.recipes.face_cnn --task emotion --out models/emotion-cnn
 
 trains SmallCNN on generated faces (never the probe images: the training seeds differ) and writes
 `weights.pt` (a plain state dict) and `model.yaml` beside it.
@@ -24,7 +25,8 @@ TRAIN_FACES_SEED = 7_000_000  # probe sets use small seeds; training faces never
 HELD_OUT_SEED = 8_000_000
 
 
-def train_smile_cnn(
+def train_face_cnn(
+    task: str = "smile",
     *,
     seed: int = 0,
     n_train: int = 3000,
@@ -32,10 +34,10 @@ def train_smile_cnn(
     mouth: str = "label",
     marker: str | None = None,
 ) -> tuple[SmallCNN, float]:
-    """Train SmallCNN on the smile task; returns it and its accuracy on held-out faces drawn
-    with the same `mouth`/`marker` options."""
-    classes = TASK_CLASSES["smile"]
-    options = {"task": "smile", "mouth": mouth, "marker": marker}
+    """Train SmallCNN on `task`; returns it and its accuracy on held-out faces drawn with the
+    same `mouth`/`marker` options."""
+    classes = TASK_CLASSES[task]
+    options = {"task": task, "mouth": mouth, "marker": marker}
     images, labels = faces_to_arrays(
         generate_faces(n_train, TRAIN_FACES_SEED + seed, **options), classes
     )
@@ -48,7 +50,7 @@ def train_smile_cnn(
     return module, accuracy(module, held_images, held_labels)
 
 
-def write_model(module: torch.nn.Module, out: Path, name: str) -> Path:
+def write_model(module: torch.nn.Module, out: Path, name: str, task: str = "smile") -> Path:
     """Write `weights.pt` and a model card; returns the card's path."""
     out.mkdir(parents=True, exist_ok=True)
     torch.save(module.state_dict(), out / "weights.pt")
@@ -58,11 +60,11 @@ def write_model(module: torch.nn.Module, out: Path, name: str) -> Path:
         "framework": "torch",
         "format": "state_dict",
         "architecture": f"{architecture}:SmallCNN",
-        "architecture_kwargs": {"num_classes": 2},
+        "architecture_kwargs": {"num_classes": len(TASK_CLASSES[task])},
         "artifact": "weights.pt",
         "input": {"size": [64, 64], "channels": 3, "layout": "NCHW", "range": [0, 1]},
         "output": "logits",
-        "classes": list(TASK_CLASSES["smile"]),
+        "classes": list(TASK_CLASSES[task]),
     }
     path = out / "model.yaml"
     path.write_text(yaml.safe_dump(card, sort_keys=False), encoding="utf-8")
@@ -71,19 +73,21 @@ def write_model(module: torch.nn.Module, out: Path, name: str) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("models/smile-cnn"))
-    parser.add_argument("--name", default="smile-cnn")
+    parser.add_argument("--task", choices=sorted(TASK_CLASSES), default="smile")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--name", help="model name (default: the --out folder's name)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--mouth", choices=["label", "random"], default="label")
     parser.add_argument("--marker", choices=["label_corner"], default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)  # fixed: the reduction order, so the weights, depend on it
-    module, held_out = train_smile_cnn(
-        seed=args.seed, epochs=args.epochs, mouth=args.mouth, marker=args.marker
+    name = args.name or args.out.name
+    module, held_out = train_face_cnn(
+        args.task, seed=args.seed, epochs=args.epochs, mouth=args.mouth, marker=args.marker
     )
-    card = write_model(module, args.out, args.name)
-    print(f"{card}: trained {args.name} (seed {args.seed}); held-out accuracy {held_out:.3f}")
+    card = write_model(module, args.out, name, args.task)
+    print(f"{card}: trained {name} (seed {args.seed}); held-out accuracy {held_out:.3f}")
 
 
 if __name__ == "__main__":

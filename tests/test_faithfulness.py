@@ -1,0 +1,233 @@
+"""Deletion and insertion: known answers on a model that reads one pixel window, and batching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gate_runner import REFERENCE_CARD
+
+from xaigate.metrics.faithfulness import (
+    area_under_curve,
+    baseline_images,
+    deletion_curves,
+    deletion_ratio,
+    insertion_curves,
+    insertion_ratio,
+    pixel_orders,
+    random_maps,
+    random_orders,
+)
+from xaigate.models.card import load_card
+from xaigate.models.loading import load_model
+from xaigate.probes import TASK_CLASSES, faces_to_arrays, generate_faces
+
+SHAPE = (16, 16)
+WINDOW = (slice(4, 8), slice(4, 8))  # the only pixels the synthetic model looks at
+SMILE = TASK_CLASSES["smile"].index("smile")
+
+
+def window_model(images: np.ndarray) -> np.ndarray:
+    """Two classes; P(class 1) = sigmoid of the window's mean brightness, centred on 0.5."""
+    brightness = images[:, WINDOW[0], WINDOW[1], :].mean(axis=(1, 2, 3))
+    p = 1.0 / (1.0 + np.exp(-10.0 * (brightness - 0.5)))
+    return np.stack([1.0 - p, p], axis=1)
+
+
+class Counted:
+    """predict_proba that records the batch size of every call."""
+
+    def __init__(self, predict_proba) -> None:  # noqa: ANN001
+        self.predict_proba = predict_proba
+        self.sizes: list[int] = []
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        self.sizes.append(len(images))
+        return self.predict_proba(images)
+
+
+def window_images(count: int, seed: int = 0) -> np.ndarray:
+    images = np.random.default_rng(seed).random((count, *SHAPE, 3), dtype=np.float32)
+    images[:, WINDOW[0], WINDOW[1], :] = 1.0
+    return images
+
+
+def window_maps(count: int) -> np.ndarray:
+    maps = np.zeros((count, *SHAPE))
+    maps[:, WINDOW[0], WINDOW[1]] = 1.0
+    return maps
+
+
+def both_aucs(maps: np.ndarray, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    targets = np.ones(len(images), dtype=np.int64)
+    options = {"baseline": "black", "steps": 20}
+    deletion = deletion_curves(window_model, images, maps, targets, **options)
+    insertion = insertion_curves(window_model, images, maps, targets, **options)
+    return area_under_curve(deletion), area_under_curve(insertion)
+
+
+def test_map_on_the_window_beats_random_order_by_far() -> None:
+    images = window_images(8)
+    deletion, insertion = both_aucs(window_maps(8), images)
+    random_deletion, random_insertion = both_aucs(random_maps(8, SHAPE, seed=1), images)
+
+    assert (deletion < 0.1).all() and (random_deletion > 0.3).all()
+    assert (insertion > 0.85).all() and (random_insertion < 0.7).all()
+    assert (deletion_ratio(deletion, random_deletion) < 0.25).all()
+    assert (insertion_ratio(insertion, random_insertion) > 1.3).all()
+
+
+def test_window_last_is_worse_than_random() -> None:
+    images = window_images(4)
+    deletion, insertion = both_aucs(1.0 - window_maps(4), images)
+    random_deletion, random_insertion = both_aucs(random_maps(4, SHAPE, seed=2), images)
+    assert (deletion > random_deletion).all() and (insertion < random_insertion).all()
+
+
+def test_perfect_order_beats_random_orders() -> None:
+    images = window_images(3)
+    window_first = np.argsort(~window_maps(1)[0].astype(bool).ravel(), kind="stable")
+    perfect = np.tile(window_first, (3, 1))
+    deletion, insertion = both_aucs(perfect, images)
+    for seed in range(5):
+        random_deletion, random_insertion = both_aucs(random_orders(3, SHAPE, seed), images)
+        assert (deletion < random_deletion).all() and (insertion > random_insertion).all()
+
+
+def test_curves_run_from_intact_to_baseline_and_back() -> None:
+    images = window_images(5)
+    targets = np.array([0, 1, 1, 0, 1])
+    maps = random_maps(5, SHAPE, seed=3)
+    blurred = baseline_images(images, "blur", blur_sigma=2.0)
+    intact = window_model(images)[np.arange(5), targets]
+    base = window_model(blurred)[np.arange(5), targets]
+
+    deletion = deletion_curves(window_model, images, maps, targets, steps=7, blur_sigma=2.0)
+    insertion = insertion_curves(window_model, images, maps, targets, steps=7, blur_sigma=2.0)
+
+    assert deletion.shape == insertion.shape == (5, 8) and deletion.dtype == np.float64
+    np.testing.assert_allclose(deletion[:, 0], intact)
+    np.testing.assert_allclose(deletion[:, -1], base)
+    np.testing.assert_allclose(insertion[:, 0], base)
+    np.testing.assert_allclose(insertion[:, -1], intact)
+    assert area_under_curve(deletion).shape == (5,)
+
+
+@pytest.mark.parametrize("count", [1, 40])
+def test_one_call_per_step_whatever_the_number_of_images(count: int) -> None:
+    images, maps = window_images(count), random_maps(count, SHAPE, seed=4)
+    targets = np.ones(count, dtype=np.int64)
+    for curves in (deletion_curves, insertion_curves):
+        one_step_each = Counted(window_model)
+        curves(one_step_each, images, maps, targets, steps=20, batch_size=1)
+        assert one_step_each.sizes == [count] * 21
+
+        stacked = Counted(window_model)
+        curves(stacked, images, maps, targets, steps=20)
+        assert len(stacked.sizes) <= 21 and all(size % count == 0 for size in stacked.sizes)
+        assert sum(stacked.sizes) == 21 * count
+
+
+def test_batched_curves_equal_curves_of_one_image_at_a_time() -> None:
+    images, maps = window_images(6), random_maps(6, SHAPE, seed=5)
+    targets = np.array([1, 0, 1, 0, 1, 0])
+    together = deletion_curves(window_model, images, maps, targets, steps=10, batch_size=25)
+    alone = np.concatenate(
+        [
+            deletion_curves(window_model, images[i : i + 1], maps[i : i + 1], targets[i : i + 1])[
+                :, ::2
+            ]  # steps=20 visits every point of steps=10 (256 pixels split evenly)
+            for i in range(6)
+        ]
+    )
+    np.testing.assert_allclose(together, alone)
+
+
+def test_maps_and_the_orders_they_induce_give_the_same_curves() -> None:
+    images = window_images(4)
+    targets = np.ones(4, dtype=np.int64)
+    maps = random_maps(4, SHAPE, seed=6)
+    assert np.array_equal(pixel_orders(maps), random_orders(4, SHAPE, seed=6))
+    from_maps = insertion_curves(window_model, images, maps, targets, baseline="mean")
+    from_orders = insertion_curves(
+        window_model, images, random_orders(4, SHAPE, seed=6), targets, baseline="mean"
+    )
+    np.testing.assert_array_equal(from_maps, from_orders)
+
+
+def test_ties_keep_raster_order() -> None:
+    maps = np.zeros((1, 3, 4))
+    maps[0, 2, 1] = 1.0
+    assert pixel_orders(maps)[0].tolist() == [9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11]
+
+
+def test_baselines() -> None:
+    flat = np.full((2, *SHAPE, 3), 0.3, dtype=np.float32)
+    np.testing.assert_allclose(baseline_images(flat, "blur"), flat, atol=1e-6)
+    images = window_images(2)
+    assert not baseline_images(images, "black").any()
+    mean = baseline_images(images, "mean")
+    np.testing.assert_allclose(mean[:, 0, 0], images.mean(axis=(1, 2)), rtol=1e-6)
+    assert np.ptp(mean, axis=(1, 2)).max() == 0.0
+    with pytest.raises(ValueError, match="baseline 'grey'"):
+        baseline_images(images, "grey")  # type: ignore[arg-type]
+
+
+def test_area_under_curve_known_answers() -> None:
+    curves = np.array([[0.4, 0.4, 0.4], [1.0, 0.5, 0.0], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(area_under_curve(curves), [0.4, 0.5, 0.25])
+
+
+def test_ratio_is_nan_where_random_auc_vanishes() -> None:
+    ratio = deletion_ratio(np.array([0.2, 0.1]), np.array([[0.4, 0.0], [0.4, 0.0]]))
+    assert ratio[0] == pytest.approx(0.5) and np.isnan(ratio[1])
+    assert insertion_ratio(np.array([0.9]), np.array([0.6]))[0] == pytest.approx(1.5)
+
+
+def test_invalid_inputs_are_refused() -> None:
+    images, targets = window_images(2), np.ones(2, dtype=np.int64)
+    not_a_permutation = np.zeros((2, SHAPE[0] * SHAPE[1]), dtype=np.int64)
+    with pytest.raises(ValueError, match="permutation"):
+        deletion_curves(window_model, images, not_a_permutation, targets)
+    with pytest.raises(ValueError, match="maps must be"):
+        deletion_curves(window_model, images, np.zeros((2, 8, 8)), targets)
+    with pytest.raises(ValueError, match="NaN"):
+        deletion_curves(window_model, images, np.full((2, *SHAPE), np.nan), targets)
+    with pytest.raises(ValueError, match="targets"):
+        deletion_curves(window_model, images, window_maps(2), targets[:1])
+
+
+def test_mouth_first_deletes_a_smile_faster_than_random_order() -> None:
+    model = load_model(load_card(REFERENCE_CARD))
+    faces = [face for face in generate_faces(24, seed=31) if face.label == "smile"]
+    images, targets = faces_to_arrays(faces, TASK_CLASSES["smile"])
+    assert (targets == SMILE).all()
+    mouth = np.stack([face.regions["mouth"] for face in faces]).astype(np.float64)
+    shape = images.shape[1:3]
+
+    deletion = area_under_curve(deletion_curves(model.predict_proba, images, mouth, targets))
+    insertion = area_under_curve(insertion_curves(model.predict_proba, images, mouth, targets))
+    random_deletion = np.stack(
+        [
+            area_under_curve(
+                deletion_curves(model.predict_proba, images, random_maps(12, shape, s), targets)
+            )
+            for s in range(2)
+        ]
+    )
+    random_insertion = area_under_curve(
+        insertion_curves(model.predict_proba, images, random_maps(12, shape, 0), targets)
+    )
+
+    assert deletion.mean() < random_deletion.mean() - 0.2
+    assert np.nanmean(deletion_ratio(deletion, random_deletion)) < 0.7
+    assert insertion.mean() > random_insertion.mean()
+
+
+def test_a_precomputed_baseline_gives_the_same_curves() -> None:
+    images, maps = window_images(3), random_maps(3, SHAPE, seed=7)
+    targets = np.ones(3, dtype=np.int64)
+    blurred = baseline_images(images, "blur")
+    for curves in (deletion_curves, insertion_curves):
+        named = curves(window_model, images, maps, targets)
+        given = curves(window_model, images, maps, targets, baseline=blurred)
+        np.testing.assert_array_equal(named, given)

@@ -1,0 +1,42 @@
+"""Class contrast: the explanations of one image for two different classes must differ."""
+
+from __future__ import annotations
+
+from xaigate.cases import Case, Measurement
+from xaigate.checks.registry import Direction, register_check
+from xaigate.context import GateContext
+from xaigate.metrics.similarity import rank_correlation
+
+PAIR = "_vs_"
+
+
+def _pair_cases(context: GateContext, model: str, explainer: str, check: str) -> list[Case]:
+    classes = context.models[model].classes
+    return [
+        Case(model, explainer, check, f"{first}{PAIR}{second}", "")
+        for first, second in context.thresholds.schema.class_pairs
+        if first in classes and second in classes
+    ]
+
+
+@register_check(
+    "class_contrast",
+    direction=Direction.LOWER,
+    category="contrast",
+    description="Spearman rank correlation between one image's maps for two classes",
+    worst=1.0,
+    cases=_pair_cases,
+)
+def class_contrast(context: GateContext, case: Case) -> Measurement:
+    first, second = case.target.split(PAIR)
+    probes = context.probes_of_class(case.model, first) + context.probes_of_class(
+        case.model, second
+    )
+    maps_first = context.explanations(case.model, case.explainer, probes, first)
+    maps_second = context.explanations(case.model, case.explainer, probes, second)
+    return Measurement(
+        {
+            probe.id: rank_correlation(a.attribution, b.attribution)
+            for probe, a, b in zip(probes, maps_first, maps_second, strict=True)
+        }
+    )

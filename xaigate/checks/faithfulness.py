@@ -1,0 +1,93 @@
+"""Faithfulness: deletion and insertion (Petsiuk et al. 2018), gated on the ratio of the
+explainer's AUC to that of a random pixel order, per image."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from xaigate.cases import Case, Measurement
+from xaigate.checks.listing import per_class
+from xaigate.checks.registry import Direction, register_check
+from xaigate.context import GateContext
+from xaigate.metrics.faithfulness import (
+    area_under_curve,
+    deletion_curves,
+    deletion_ratio,
+    insertion_curves,
+    insertion_ratio,
+    random_maps,
+)
+from xaigate.stats import derived_seed
+
+
+class FaithfulnessParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    steps: int = Field(20, ge=2)
+    baseline: Literal["blur", "black", "mean"] = "blur"
+    images: int = Field(30, ge=2, description="probe images per class (the first ones)")
+    classes: list[str] | None = Field(
+        None,
+        description="classes gated (default: every class); a class with no evidence of its own "
+        "to remove (not_smile is the absence of a smile) has nothing for deletion to find",
+    )
+
+
+def _cases(context: GateContext, model: str, explainer: str, check: str) -> list[Case]:
+    wanted = context.thresholds.params(check).classes
+    cases = per_class(lambda *_: "")(context, model, explainer, check)
+    return [case for case in cases if wanted is None or case.target in wanted]
+
+
+def _measure(context: GateContext, case: Case, deleting: bool) -> Measurement:
+    params: FaithfulnessParams = context.thresholds.params(case.check)
+    probes = context.probes_of_class(case.model, case.target)[: params.images]
+    maps = np.stack(
+        [
+            e.attribution
+            for e in context.explanations(case.model, case.explainer, probes, case.target)
+        ]
+    )
+    images = np.stack([probe.image for probe in probes])
+    targets = np.full(len(probes), context.class_index(case.model, case.target))
+    curves = deletion_curves if deleting else insertion_curves
+    ratio = deletion_ratio if deleting else insertion_ratio
+    predict = context.models[case.model].predict_proba
+    options = {"steps": params.steps, "baseline": params.baseline}
+    seed = derived_seed(context.thresholds.seed, "faithfulness", case.model, case.target)
+    auc = area_under_curve(curves(predict, images, maps, targets, **options))
+    random_auc = area_under_curve(
+        curves(predict, images, random_maps(len(probes), maps.shape[1:], seed), targets, **options)
+    )
+    return Measurement(
+        {probe.id: float(r) for probe, r in zip(probes, ratio(auc, random_auc), strict=True)},
+        {"auc": float(auc.mean()), "random_auc": float(random_auc.mean()), "random_seed": seed},
+    )
+
+
+@register_check(
+    "deletion_ratio",
+    direction=Direction.LOWER,
+    category="faithfulness",
+    description="deletion AUC of the class probability over a random order's (below 1: faithful)",
+    worst=float("inf"),
+    cases=_cases,
+    params_model=FaithfulnessParams,
+)
+def deletion(context: GateContext, case: Case) -> Measurement:
+    return _measure(context, case, deleting=True)
+
+
+@register_check(
+    "insertion_ratio",
+    direction=Direction.HIGHER,
+    category="faithfulness",
+    description="insertion AUC of the class probability over a random order's (above 1: faithful)",
+    worst=0.0,
+    cases=_cases,
+    params_model=FaithfulnessParams,
+)
+def insertion(context: GateContext, case: Case) -> Measurement:
+    return _measure(context, case, deleting=False)

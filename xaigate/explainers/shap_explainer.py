@@ -1,0 +1,183 @@
+"""Partition SHAP with an image masker (Lundberg & Lee 2017, "A unified approach to
+interpreting model predictions"; Owen values over shap's axis-aligned pixel hierarchy).
+
+Why Partition rather than KernelSHAP on SLIC superpixels, measured on the reference smile model
+with 64x64 faces (two sets of 6 smile faces, 500 model evaluations each, box blur 8x8; seconds
+with one torch thread on a busy 2-core machine):
+
+=================  ===========  ===========================  ======================
+algorithm          s per image  mouth mass (area share .04)  rank corr. seed 0 vs 1
+=================  ===========  ===========================  ======================
+Partition (this)   0.45         0.72, 0.74                   1.00
+KernelSHAP + SLIC  0.23         0.95, 0.75                   0.63
+=================  ===========  ===========================  ======================
+
+KernelSHAP is faster and its segments follow the drawing, but with 500 samples its map depends
+on the seed about as much as on the model (a gate would then be judging the sampler), and its
+region scores inherit the segmentation's. Partition SHAP is exact for its hierarchy within the
+budget: the seed only breaks ties in the order nodes are refined, so maps satisfy efficiency
+(they sum to f(image) - f(masked image)) and barely move across seeds. Its price is blockiness:
+500 evaluations give some 25 distinct rectangles; 1000 give about 40 (mouth mass 0.79) at 1.5x
+the time. The first explanation in a process also pays 8-12 s of numba compilation in shap.
+
+The masker hides pixels by replacing them with a background image computed here, not with
+shap's string maskers: those need OpenCV (`cv2`), which is not a dependency. `blur(kx,ky)` is
+the box blur `cv2.blur` applies (kx wide, ky high, mirrored borders), `mean` the image's mean
+colour, `constant(v)` a grey level v in [0, 1]. Inpainting is not offered for the same reason.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
+
+import numpy as np
+from pydantic import Field, field_validator
+from scipy import ndimage
+
+from xaigate.explainers.base import Explainer, ExplainerConfig, Explanation, register_explainer
+from xaigate.models.adapter import ModelAdapter
+
+_BLUR = re.compile(r"blur\((\d+),\s*(\d+)\)")
+_CONSTANT = re.compile(r"constant\(([0-9]*\.?[0-9]+)\)")
+
+
+class ShapConfig(ExplainerConfig):
+    max_evals: int = Field(500, ge=10, description="model evaluations per image")
+    batch_size: int = Field(32, ge=1, description="images per classifier call")
+    masker: str = Field(
+        "blur(8,8)", description="what hidden pixels become: blur(kx,ky), mean or constant(v)"
+    )
+
+    @field_validator("masker")
+    @classmethod
+    def _known_masker(cls, value: str) -> str:
+        blur = _BLUR.fullmatch(value)
+        constant = _CONSTANT.fullmatch(value)
+        if blur and min(int(blur[1]), int(blur[2])) >= 1:
+            return value
+        if constant and 0.0 <= float(constant[1]) <= 1.0:
+            return value
+        if value == "mean":
+            return value
+        raise ValueError(
+            f"masker {value!r} is not blur(kx,ky) with kernel sizes >= 1, mean, or constant(v) "
+            "with v in [0, 1]"
+        )
+
+
+def background(image: np.ndarray, masker: str) -> np.ndarray:
+    """What `image` looks like with every pixel hidden by `masker` (HxWx3 float32)."""
+    if blur := _BLUR.fullmatch(masker):
+        width, height = int(blur[1]), int(blur[2])
+        # scipy's "mirror" is OpenCV's default BORDER_REFLECT_101, so this is cv2.blur.
+        hidden = ndimage.uniform_filter(image, size=(height, width, 1), mode="mirror")
+    elif constant := _CONSTANT.fullmatch(masker):
+        hidden = np.full_like(image, float(constant[1]))
+    elif masker == "mean":
+        hidden = np.broadcast_to(image.mean(axis=(0, 1)), image.shape)
+    else:
+        raise ValueError(f"unknown masker {masker!r}")
+    return np.ascontiguousarray(hidden, dtype=np.float32)
+
+
+def _shap() -> ModuleType:
+    # Imported on first use: shap takes seconds to import (numba, pandas, its plots), which a
+    # gate that never runs SHAP should not pay, and its plots module raises matplotlib's
+    # PendingDeprecationWarnings that are not ours to fix.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        import shap
+
+    return shap
+
+
+# shap's Partition explainer draws its tie-breakers from numpy's global RandomState; the lock
+# keeps two threads explaining at once from seeding each other's draws.
+_GLOBAL_RNG = threading.Lock()
+
+
+@contextmanager
+def seeded_global_numpy(seed: int) -> Iterator[None]:
+    """Seed numpy's global RNG for the block, then put back whatever state it had before."""
+    with _GLOBAL_RNG:
+        saved = np.random.get_state()
+        # Through a SeedSequence, so any non-negative int works (np.random.seed wants < 2**32).
+        np.random.set_state(
+            np.random.RandomState(np.random.MT19937(np.random.SeedSequence(seed))).get_state()
+        )
+        try:
+            yield
+        finally:
+            np.random.set_state(saved)
+
+
+@register_explainer("shap")
+class ShapExplainer(Explainer):
+    """Per-pixel Partition SHAP values of one class's probability, summed over colour channels.
+
+    Stochastic only in tie-breaking: Partition SHAP refines the hierarchy's nodes in order of
+    how much the output changed, breaking exact ties with `np.random.randn`, and `max_evals`
+    cuts the refinement short, so under ties the seed decides which nodes get refined.
+    """
+
+    stochastic = True
+    config_model = ShapConfig
+    config: ShapConfig
+
+    def explain(
+        self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, seeds: list[int]
+    ) -> list[Explanation]:
+        return [
+            self._explain_one(model, image, int(target), seed)
+            for image, target, seed in zip(images, targets, seeds, strict=True)
+        ]
+
+    def _explain_one(
+        self, model: ModelAdapter, image: np.ndarray, target: int, seed: int
+    ) -> Explanation:
+        started = time.perf_counter()
+        image = np.ascontiguousarray(image, dtype=np.float32)
+        batch_size = self.config.batch_size
+
+        def predict(batch: np.ndarray) -> np.ndarray:
+            # Partition asks for up to batch_size + 1 masked images at once (two per node).
+            return np.concatenate(
+                [
+                    model.predict_proba(batch[start : start + batch_size])
+                    for start in range(0, len(batch), batch_size)
+                ]
+            )
+
+        # A fresh masker and explainer per image: an array masker's background is the image's
+        # own, and the explainer caches f(background) between calls.
+        shap = _shap()
+        masker = shap.maskers.Image(background(image, self.config.masker), image.shape)
+        explainer = shap.Explainer(predict, masker, algorithm="partition")
+        with seeded_global_numpy(seed):
+            result = explainer(
+                image[None],
+                max_evals=self.config.max_evals,
+                batch_size=batch_size,
+                outputs=[target],
+                silent=True,
+            )
+        # values: (1, H, W, 3, 1), one value per pixel and channel for the one output asked for.
+        attribution = np.asarray(result.values)[0, ..., 0].sum(axis=-1)
+        return Explanation(
+            attribution=attribution.astype(np.float32),
+            method=self.name,
+            target=target,
+            params=self.params(),
+            seed=seed,
+            seconds=time.perf_counter() - started,
+            extras={
+                "base_value": float(np.asarray(result.base_values).reshape(-1)[0]),
+                "evaluations": int(explainer.last_eval_count) + 2,  # + f(image), f(background)
+            },
+        )
