@@ -5,9 +5,10 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PROBES := probes/smile
 MODEL := models/smile-cnn
+VARIANTS := glasses,mouth_mask,bright,dark
 PYTEST_ARGS ?=
 
-.PHONY: gate test install probes models lint clean
+.PHONY: gate gate-emotion test install probes models lint clean
 
 install: $(INSTALLED)
 
@@ -17,18 +18,22 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-probes: $(PROBES)/manifest.jsonl
+probes: $(PROBES)/manifest.jsonl probes/emotion/manifest.jsonl
 
-$(PROBES)/manifest.jsonl: | $(INSTALLED)
-	$(PY) -m xaigate.probes --task smile --n 120 --seed 1 --out $(PROBES) --variants glasses,mouth_mask,bright,dark --overwrite
+probes/%/manifest.jsonl: | $(INSTALLED)
+	$(PY) -m xaigate.probes --task $* --n 120 --seed 1 --out probes/$* --variants $(VARIANTS) --overwrite
 
-models: $(MODEL)/weights.pt
+models: $(MODEL)/weights.pt models/emotion-cnn/weights.pt
 
-$(MODEL)/weights.pt: | $(INSTALLED)
-	$(PY) -m models.recipes.smile_cnn --out $(MODEL)
+models/%-cnn/weights.pt: | $(INSTALLED)
+	$(PY) -m models.recipes.face_cnn --task $* --out models/$*-cnn
 
 gate: $(INSTALLED) probes models
 	$(PY) -m pytest suites $(PYTEST_ARGS)
+
+gate-emotion: $(INSTALLED) probes models
+	$(PY) -m pytest suites --model models/emotion-cnn/model.yaml --probes probes/emotion \
+		--gate-json reports/gate-emotion.json $(PYTEST_ARGS)
 
 test: $(INSTALLED)
 	$(PY) -m pytest tests $(PYTEST_ARGS)

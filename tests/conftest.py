@@ -23,3 +23,14 @@ def marker_probes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("probes") / "smile-marker"
     write_probe_set(root, generate_faces(40, seed=12, task="smile", marker="label_corner"))
     return root
+
+
+@pytest.fixture(scope="session")
+def smile_probes_with_variants(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Smile probes with glasses, mouth-mask and lighting variants, for the shipped thresholds."""
+    from xaigate.probes.__main__ import main
+
+    root = tmp_path_factory.mktemp("probes") / "smile-variants"
+    arguments = ["--task", "smile", "--n", "20", "--seed", "13", "--out", str(root)]
+    assert main([*arguments, "--variants", "glasses,mouth_mask,bright,dark"]) == 0
+    return root

@@ -114,3 +114,48 @@ def test_gradcam_not_applicable_without_convolution(tmp_path: Path) -> None:
     mlp = load_model(load_card(tmp_path / "model.yaml"))
     reason = EXPLAINERS["gradcam"](GradCamConfig()).not_applicable_reason(mlp)
     assert reason is not None and "convolution" in reason
+
+
+@pytest.mark.parametrize("baseline", ["black", "white", "blur", "mean"])
+def test_integrated_gradients_baselines_complete(model, faces, baseline: str) -> None:  # noqa: ANN001
+    """IG's completeness: the map sums to score(image) - score(baseline) (Sundararajan 2017)."""
+    from xaigate.explainers.integrated_gradients import IntegratedGradientsConfig, baselines
+
+    images, labels = faces
+    config = IntegratedGradientsConfig(baseline=baseline, n_steps=64)
+    explainer = EXPLAINERS["integrated_gradients"](config)
+    explainer.prepare(model, images)
+    [explanation] = explainer.explain(model, images[:1], labels[:1], [0])
+    batch = torch.from_numpy(np.ascontiguousarray(images[:1].transpose(0, 3, 1, 2)))
+    reference = baselines(batch, config, images.mean(axis=0))
+    with torch.no_grad():
+        scores = model.scores_module()(torch.cat([batch, reference]))[:, int(labels[0])]
+    assert explanation.attribution.shape == (64, 64)
+    assert explanation.attribution.sum() == pytest.approx(float(scores[0] - scores[1]), abs=0.05)
+
+
+def test_gradcam_plus_plus_maps(model, faces) -> None:  # noqa: ANN001
+    images, labels = faces
+    maps = EXPLAINERS["gradcam_pp"](EXPLAINERS["gradcam_pp"].config_model()).explain(
+        model, images, labels, [0] * len(images)
+    )
+    stacked = np.stack([m.attribution for m in maps])
+    assert stacked.shape == (4, 64, 64) and (stacked >= 0).all() and stacked.max() > 0
+
+
+def test_controls_known_answers(model, faces) -> None:  # noqa: ANN001
+    images, labels = faces
+    centre = EXPLAINERS["centre_prior"](EXPLAINERS["centre_prior"].config_model())
+    [peak] = centre.explain(model, images[:1], labels[:1], [0])
+    assert np.unravel_index(peak.attribution.argmax(), (64, 64)) in {
+        (31, 31),
+        (32, 32),
+        (31, 32),
+        (32, 31),
+    }
+    random = EXPLAINERS["random"](EXPLAINERS["random"].config_model())
+    one, again = (random.explain(model, images[:1], labels[:1], [7])[0] for _ in range(2))
+    assert np.array_equal(one.attribution, again.attribution)
+    edges = EXPLAINERS["edges"](EXPLAINERS["edges"].config_model())
+    [edge] = edges.explain(model, np.zeros((1, 64, 64, 3), np.float32), labels[:1], [0])
+    assert edge.attribution.max() == 0.0  # a flat image has no edges

@@ -152,3 +152,20 @@ def test_card_naming_a_missing_artifact_is_a_usage_error(
     run = run_gate(tmp_path, "--probes", smile_probes, "--model", card)
     assert run.returncode == 4, run.output
     assert str(card) in run.output and "artifact" in run.output and "absent.pt" in run.output
+
+
+def test_dash_k_selects_stability_of_lime(tmp_path: Path, smile_probes_with_variants: Path) -> None:
+    """With the shipped thresholds: `-k "stability and lime"` runs just those cases."""
+    run = run_gate(
+        tmp_path,
+        "--probes",
+        smile_probes_with_variants,
+        "-k",
+        "stability and lime",
+        "--collect-only",
+        "-q",
+    )
+    assert run.returncode == 0, run.output
+    ids = [line for line in run.output.splitlines() if line.startswith("suites/")]
+    assert len(ids) == 3 * 2, run.output  # reproducibility, rank and IoU, for two classes
+    assert all(line.startswith("suites/test_stability.py::") and "-lime-" in line for line in ids)

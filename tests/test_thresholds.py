@@ -123,3 +123,32 @@ def test_malformed_yaml_and_missing_file(tmp_path: Path) -> None:
 def test_duplicate_key_is_refused(tmp_path: Path) -> None:
     message = error_of(tmp_path, VALID + "seed: 4\n")
     assert ":17:" in message and "seed: duplicate key" in message
+
+
+def test_relative_thresholds_resolve_against_the_reference(tmp_path: Path) -> None:
+    text = VALID.replace("    min: 0.3\n", "    min: 2.5\n    relative_to: area_share\n")
+    threshold = load_thresholds(write(tmp_path, text)).threshold(
+        "region_focus", "m", "gradcam", "x"
+    )
+    resolved = threshold.resolved({"area_share": 0.04})
+    assert resolved.value == pytest.approx(0.1) and resolved.rule == ">= 2.5 x area_share"
+    assert resolved.admits(0.11) and not resolved.admits(0.09)
+    with pytest.raises(ValueError, match="resolved"):
+        threshold.admits(0.5)
+    margin = text.replace(
+        "relative_to: area_share", "relative_to: control_random\n    mode: margin"
+    )
+    threshold = load_thresholds(write(tmp_path, margin)).threshold("region_focus", "m", "lime", "x")
+    assert threshold.resolved({"control_random": 0.1}).value == pytest.approx(0.1 + 0.25)
+
+
+def test_relative_to_an_unknown_reference(tmp_path: Path) -> None:
+    text = VALID.replace("    min: 0.3\n", "    min: 2.5\n    relative_to: area_shares\n")
+    message = error_of(tmp_path, text)
+    assert "checks.region_focus.relative_to" in message and "area_shares" in message
+
+
+def test_unknown_check_parameter(tmp_path: Path) -> None:
+    text = VALID.replace("    max: 0.15\n", "    max: 0.15\n    params: {tolerance: 2}\n")
+    message = error_of(tmp_path, text)
+    assert "checks.border_dominance.params.tolerance" in message and "unknown key" in message

@@ -124,6 +124,9 @@ class GateContext:
             check_model_outputs(model, resized.images()[:8])
             models[model.name] = model
             probes[model.name] = resized
+            originals = np.stack([p.image for p in resized if not is_variant(p)])
+            for explainer in explainers.values():
+                explainer.prepare(model, originals)
         return cls(
             thresholds, probe_set, models, probes, explainers, ExplanationStore(thresholds.seed)
         )

@@ -50,6 +50,10 @@ class Explainer(ABC):
         """Why this explainer cannot explain `model` (None when it can)."""
         return None
 
+    def prepare(self, model: ModelAdapter, probe_images: np.ndarray) -> None:
+        """See the model's (original) probe images once before explaining; most ignore them."""
+        return None
+
     @abstractmethod
     def explain(
         self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, seeds: list[int]

@@ -3,7 +3,8 @@ deep networks").
 
 The baseline is configurable and recorded: a black baseline on a light-background image
 attributes to the background and would fail a good model, so `blur` (a blurred copy of the
-image, which keeps the background's colour) is the default.
+image, which keeps the background's colour) is the default; `mean` is the probe set's mean
+image (of the model's original probes).
 """
 
 from __future__ import annotations
@@ -23,15 +24,22 @@ from xaigate.models.adapter import ModelAdapter
 
 
 class IntegratedGradientsConfig(ExplainerConfig):
-    baseline: Literal["black", "white", "blur"] = "blur"
+    baseline: Literal["black", "white", "blur", "mean"] = "blur"
     blur_sigma: float = Field(5.0, gt=0, description="pixels, for baseline: blur")
     n_steps: int = Field(32, ge=2)
     batch_size: int = Field(16, ge=1, description="images per call")
     internal_batch_size: int = Field(256, ge=1, description="interpolated images per pass")
 
 
-def baselines(images: torch.Tensor, config: IntegratedGradientsConfig) -> torch.Tensor:
-    """The baseline of each NCHW image under the configured rule."""
+def baselines(
+    images: torch.Tensor, config: IntegratedGradientsConfig, mean: np.ndarray | None = None
+) -> torch.Tensor:
+    """The baseline of each NCHW image under the configured rule (`mean`: an HWC image)."""
+    if config.baseline == "mean":
+        if mean is None:
+            raise ValueError("baseline 'mean' needs the probe set's mean image (prepare first)")
+        chw = torch.from_numpy(np.ascontiguousarray(mean.transpose(2, 0, 1))).float()
+        return chw.expand_as(images).clone()
     if config.baseline == "black":
         return torch.zeros_like(images)
     if config.baseline == "white":
@@ -45,8 +53,15 @@ class IntegratedGradientsExplainer(Explainer):
     config_model = IntegratedGradientsConfig
     config: IntegratedGradientsConfig
 
+    def __init__(self, config: IntegratedGradientsConfig) -> None:
+        super().__init__(config)
+        self.mean_images: dict[str, np.ndarray] = {}
+
     def not_applicable_reason(self, model: ModelAdapter) -> str | None:
         return reason_not_applicable(lambda: scores_of(model))
+
+    def prepare(self, model: ModelAdapter, probe_images: np.ndarray) -> None:
+        self.mean_images[model.name] = probe_images.mean(axis=0)
 
     def explain(
         self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, seeds: list[int]
@@ -57,7 +72,7 @@ class IntegratedGradientsExplainer(Explainer):
             started = time.perf_counter()
             attributions = method.attribute(
                 batch,
-                baselines=baselines(batch, self.config),
+                baselines=baselines(batch, self.config, self.mean_images.get(model.name)),
                 target=batch_targets,
                 n_steps=self.config.n_steps,
                 internal_batch_size=self.config.internal_batch_size,

@@ -1,0 +1,73 @@
+"""Set-up errors of a gate run: each stops before any explainer runs, naming the file at fault."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from gate_runner import REFERENCE_CARD, ROOT, fast_thresholds
+
+from xaigate.context import GateContext
+from xaigate.errors import UsageError
+from xaigate.gate import Gate
+from xaigate.probes import generate_faces, write_probe_set
+
+
+def thresholds_with(tmp_path: Path, **changes: object) -> Path:
+    content = yaml.safe_load(fast_thresholds(tmp_path).read_text())
+    content.update(changes)
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(yaml.safe_dump(content, sort_keys=False))
+    return path
+
+
+def test_reference_set_up_opens(tmp_path: Path, smile_probes: Path) -> None:
+    gate = Gate(GateContext.open(fast_thresholds(tmp_path), [REFERENCE_CARD], smile_probes))
+    ids = [case.id for case in gate.cases("region_focus")]
+    assert "smile-cnn-lime-smile-mouth" in ids and "smile-cnn-gradcam-not_smile-mouth" in ids
+    assert [case.id for case in gate.cases("model_accuracy")] == ["smile-cnn-all"]
+
+
+def test_region_the_probes_do_not_have(tmp_path: Path, smile_probes: Path) -> None:
+    regions = {"smile": "teeth", "not_smile": "mouth"}
+    path = thresholds_with(tmp_path, regions=regions, class_pairs=[["smile", "not_smile"]])
+    with pytest.raises(UsageError, match=r"manifest.jsonl:\d+: probe .* has no region 'teeth'"):
+        GateContext.open(path, [REFERENCE_CARD], smile_probes)
+
+
+def test_class_without_a_decisive_region(tmp_path: Path, smile_probes: Path) -> None:
+    path = thresholds_with(tmp_path, regions={"smile": "mouth"}, class_pairs=[])
+    with pytest.raises(UsageError, match="class 'not_smile' of model card .* no decisive region"):
+        GateContext.open(path, [REFERENCE_CARD], smile_probes)
+
+
+def test_probe_set_without_images_of_a_gated_class(tmp_path: Path) -> None:
+    smiles = [face for face in generate_faces(6, seed=3) if face.label == "smile"]
+    probes = tmp_path / "only-smiles"
+    write_probe_set(probes, smiles)
+    with pytest.raises(UsageError, match="no probe image of class 'not_smile'"):
+        GateContext.open(fast_thresholds(tmp_path), [REFERENCE_CARD], probes)
+
+
+def test_class_pair_no_model_has(tmp_path: Path, smile_probes: Path) -> None:
+    path = thresholds_with(tmp_path, class_pairs=[["happy", "angry"]])
+    with pytest.raises(UsageError, match="class_pairs: no gated model has both classes"):
+        Gate(GateContext.open(path, [REFERENCE_CARD], smile_probes))
+
+
+def test_robustness_check_without_variants_in_the_probes(
+    tmp_path: Path, smile_probes: Path
+) -> None:
+    content = yaml.safe_load(fast_thresholds(tmp_path).read_text())
+    shipped = yaml.safe_load((ROOT / "thresholds.yaml").read_text())
+    content["checks"]["occlusion_flip_rate"] = shipped["checks"]["occlusion_flip_rate"]
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(yaml.safe_dump(content))
+    with pytest.raises(UsageError, match="no probe image tagged variant glasses"):
+        Gate(GateContext.open(path, [REFERENCE_CARD], smile_probes))
+
+
+def test_the_same_model_twice(tmp_path: Path, smile_probes: Path) -> None:
+    with pytest.raises(UsageError, match="gated twice"):
+        GateContext.open(fast_thresholds(tmp_path), [REFERENCE_CARD, REFERENCE_CARD], smile_probes)
