@@ -52,7 +52,9 @@ def test_probe_set_without_images_of_a_gated_class(tmp_path: Path) -> None:
 
 def test_class_pair_no_model_has(tmp_path: Path, smile_probes: Path) -> None:
     path = thresholds_with(tmp_path, class_pairs=[["happy", "angry"]])
-    with pytest.raises(UsageError, match="class_pairs: no gated model has both classes"):
+    with pytest.raises(
+        UsageError, match="checks.class_contrast: configured but applies to nothing"
+    ):
         Gate(GateContext.open(path, [REFERENCE_CARD], smile_probes))
 
 
@@ -71,3 +73,28 @@ def test_robustness_check_without_variants_in_the_probes(
 def test_the_same_model_twice(tmp_path: Path, smile_probes: Path) -> None:
     with pytest.raises(UsageError, match="gated twice"):
         GateContext.open(fast_thresholds(tmp_path), [REFERENCE_CARD, REFERENCE_CARD], smile_probes)
+
+
+def test_check_that_applies_to_nothing(tmp_path: Path, smile_probes: Path) -> None:
+    content = yaml.safe_load(fast_thresholds(tmp_path).read_text())
+    content["explainers"] = {"gradcam": {}}
+    content["checks"]["stability_rank"] = {"min": 0.4}
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(yaml.safe_dump(content))
+    with pytest.raises(
+        UsageError, match="checks.stability_rank: configured but applies to nothing"
+    ):
+        Gate(GateContext.open(path, [REFERENCE_CARD], smile_probes))
+
+
+def test_excluded_explainer_is_reported_not_applicable(tmp_path: Path, smile_probes: Path) -> None:
+    content = yaml.safe_load(fast_thresholds(tmp_path).read_text())
+    content["checks"]["region_focus"]["exclude"] = {"lime": "superpixels too coarse here"}
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(yaml.safe_dump(content))
+    gate = Gate(GateContext.open(path, [REFERENCE_CARD], smile_probes))
+    reasons = {case.explainer: case.not_applicable for case in gate.cases("region_focus")}
+    assert reasons["lime"] == "excluded by thresholds.yaml: superpixels too coarse here"
+    assert reasons["gradcam"] is None
+    assert len(gate.missing()) == len(gate.configured)  # nothing ran yet: not a pass
+    assert not gate.passed

@@ -169,3 +169,21 @@ def test_dash_k_selects_stability_of_lime(tmp_path: Path, smile_probes_with_vari
     ids = [line for line in run.output.splitlines() if line.startswith("suites/")]
     assert len(ids) == 3 * 2, run.output  # reproducibility, rank and IoU, for two classes
     assert all(line.startswith("suites/test_stability.py::") and "-lime-" in line for line in ids)
+
+
+def test_partial_run_is_not_a_pass(tmp_path: Path, smile_probes: Path) -> None:
+    """`-k` selects a subset: pytest passes, but the verdict says the gate did not complete."""
+    thresholds = fast_thresholds(tmp_path)
+    run = run_gate(tmp_path, "--probes", smile_probes, "--thresholds", thresholds, "-k", "accuracy")
+    assert run.returncode == 0, run.output
+    assert run.verdict is not None
+    assert run.verdict["passed"] is False and run.verdict["complete"] is False
+    assert [result["check"] for result in run.verdict["results"]] == ["model_accuracy"]
+    assert len(run.verdict["not_run"]) == run.verdict["configured"] - 1
+    assert "gate INCOMPLETE" in run.output
+
+
+def test_the_gate_refuses_xdist(tmp_path: Path, smile_probes: Path) -> None:
+    run = run_gate(tmp_path, "--probes", smile_probes, "-n", "2")
+    assert run.returncode == 4, run.output
+    assert "pytest-xdist" in run.output

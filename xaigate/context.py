@@ -187,7 +187,8 @@ def _cross_check(thresholds: Thresholds, probes: ProbeSet, model: ModelAdapter) 
     card = model.card.path
     manifest = probes.root / "manifest.jsonl"
     probes.check_labels(model.classes, str(card))
-    always = {FACE_REGION} if "background_dominance" in thresholds.checks else set()
+    uses_face = {"background_dominance", "background_swap_flip_rate", "background_swap_shift"}
+    always = {FACE_REGION} if uses_face & set(thresholds.checks) else set()
     for class_ in model.classes:
         region = thresholds.regions.get(class_)
         if region is None:
@@ -206,3 +207,17 @@ def _cross_check(thresholds: Thresholds, probes: ProbeSet, model: ModelAdapter) 
                         f"{manifest}:{probe.line}: probe {probe.id!r} has no region {name!r}, "
                         f"which {thresholds.path} gates"
                     )
+                if not probe.regions[name].any():
+                    # An empty region has area share 0: every relative threshold would be void.
+                    raise UsageError(
+                        f"{manifest}:{probe.line}: probe {probe.id!r}: region {name!r} is empty "
+                        f"at the model's input size {model.input_size}"
+                    )
+    ids = {probe.id for probe in probes}
+    for probe in probes:
+        source = probe.tags.get("source")
+        if is_variant(probe) and str(source) not in ids:
+            raise UsageError(
+                f"{manifest}:{probe.line}: variant {probe.id!r} names source {source!r}, "
+                "which is not in the probe set"
+            )

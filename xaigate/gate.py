@@ -67,7 +67,6 @@ class Result:
             "bootstrap_seed": self.bootstrap_seed,
             "reference": {key: _number(value) for key, value in self.reference.items()},
             "per_image": {key: _number(value) for key, value in self.per_image.items()},
-            "seconds": round(self.seconds, 3),
             "message": self.message,
         }
 
@@ -135,22 +134,38 @@ class Gate:
         # Listed up front: a configured check that cannot be set up (no variants in the probes,
         # a class pair no model has) stops the run before any explainer runs.
         self.case_lists = {check: self._list(check) for check in context.thresholds.checks}
-        self._check_class_pairs()
+        self._check_every_check_applies()
 
     def cases(self, check: str) -> list[Case]:
         """The cases of `check` (empty when thresholds.yaml does not configure it)."""
         return self.case_lists.get(check, [])
 
-    def _check_class_pairs(self) -> None:
-        # A shared thresholds file may list pairs of several tasks; a pair applies to the models
-        # that have both classes. A configured contrast check with nothing to gate is an error.
+    def _check_every_check_applies(self) -> None:
+        # Fail closed: a configured check with nothing it can run (no case, or only cases that
+        # do not apply) would otherwise pass by omission.
         thresholds = self.context.thresholds
-        if "class_contrast" in thresholds.checks and not self.case_lists["class_contrast"]:
-            pairs = ", ".join(f"{a}/{b}" for a, b in thresholds.schema.class_pairs) or "none"
-            raise UsageError(
-                f"{thresholds.path}: class_pairs: no gated model has both classes of any pair "
-                f"(pairs: {pairs}; models: {', '.join(self.context.models)})"
-            )
+        for check, cases in self.case_lists.items():
+            if not any(case.not_applicable is None for case in cases):
+                reasons = sorted({case.not_applicable or "" for case in cases}) or [
+                    "no case for the gated models, classes and class_pairs"
+                ]
+                raise UsageError(
+                    f"{thresholds.path}: checks.{check}: configured but applies to nothing "
+                    f"gated here ({'; '.join(reasons)})"
+                )
+
+    @property
+    def configured(self) -> list[Case]:
+        return [case for cases in self.case_lists.values() for case in cases]
+
+    def missing(self) -> list[str]:
+        """Ids of configured cases with no result: a partial run (-k, a crash) is not a pass."""
+        ran = set(self.results)
+        return [
+            f"{case.check}[{case.id}]"
+            for case in self.configured
+            if f"{case.check}[{case.id}]" not in ran
+        ]
 
     def _list(self, check: str) -> list[Case]:
         spec = self.checks[check]
@@ -159,8 +174,11 @@ class Gate:
             if not spec.per_explainer:
                 cases.extend(spec.cases(self.context, model_name, "", check))
                 continue
+            excluded = self.context.thresholds.schema.checks[check].exclude
             for explainer_name, explainer in self.context.explainers.items():
                 reason = explainer.not_applicable_reason(model)
+                if explainer_name in excluded:
+                    reason = f"excluded by thresholds.yaml: {excluded[explainer_name]}"
                 for case in spec.cases(self.context, model_name, explainer_name, check):
                     # A case that already knows why it does not apply keeps its own reason.
                     cases.append(replace(case, not_applicable=case.not_applicable or reason))
@@ -202,4 +220,9 @@ class Gate:
 
     @property
     def passed(self) -> bool:
-        return bool(self.results) and all(result.passed for result in self.results.values())
+        """Every configured case ran and passed (or does not apply)."""
+        return (
+            bool(self.results)
+            and not self.missing()
+            and all(result.passed for result in self.results.values())
+        )

@@ -51,6 +51,8 @@ class CheckThresholds(_Strict):
     relative_to: str | None = None
     mode: Literal["ratio", "margin"] = "ratio"
     params: dict[str, Any] = {}
+    # explainer -> why this check does not gate it; reported as not applicable with the reason.
+    exclude: dict[str, str] = {}
     overrides: list[Override] = []
 
 
@@ -112,6 +114,8 @@ class Threshold:
         if self.relative_to not in references:
             raise ValueError(f"no reference {self.relative_to!r} to resolve {self.rule} against")
         reference = references[self.relative_to]
+        if not reference > 0:
+            raise ValueError(f"reference {self.relative_to} is {reference}: {self.rule} is void")
         absolute = self.value * reference if self.mode == "ratio" else reference + self.value
         return Threshold(self.direction, absolute, self.relative_to, self.value, self.mode)
 
@@ -233,6 +237,13 @@ def _validate_check(
             (*where, "relative_to"),
             f"{name} reports no {config.relative_to!r} to be relative to (it reports: {known})",
         )
+    for explainer, reason in config.exclude.items():
+        if explainer not in explainers:
+            raise document.error(
+                (*where, "exclude", explainer), "explainer is not configured under 'explainers'"
+            )
+        if not reason.strip():
+            raise document.error((*where, "exclude", explainer), "say why it is excluded")
     for index, override in enumerate(config.overrides):
         at = (*where, "overrides", index)
         if getattr(override, wrong) is not None:

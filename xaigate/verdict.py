@@ -68,12 +68,18 @@ def verdict(
 ) -> dict[str, Any]:
     """gate.json's content: passed only when every result passed and the session ran clean."""
     results = [] if gate is None else sorted(gate.results.values(), key=lambda r: r.id)
+    missing = [] if gate is None else gate.missing()
     passed = session_ok and not errors and gate is not None and gate.passed
     return {
         "passed": passed,
+        "complete": gate is not None and not missing,
         "summary": _summary(results),
+        "configured": 0 if gate is None else len(gate.configured),
+        "not_run": missing,
         "results": [result.to_json() for result in results],
         "errors": errors,
+        # Apart from the values: timings differ from run to run, the values must not.
+        "timings": {result.id: round(result.seconds, 3) for result in results},
         "provenance": context_info,
     }
 
