@@ -64,6 +64,24 @@ class Explainer(ABC):
         return self.config.model_dump()
 
 
+class PerImageExplainer(Explainer):
+    """An explainer that works one image at a time (LIME, SHAP): subclasses write `explain_one`."""
+
+    def explain(
+        self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, seeds: list[int]
+    ) -> list[Explanation]:
+        return [
+            self.explain_one(model, image, int(target), seed)
+            for image, target, seed in zip(images, targets, seeds, strict=True)
+        ]
+
+    @abstractmethod
+    def explain_one(
+        self, model: ModelAdapter, image: np.ndarray, target: int, seed: int
+    ) -> Explanation:
+        """One (H, W, 3) image explained for class index `target` under `seed`."""
+
+
 EXPLAINERS: Registry[type[Explainer]] = Registry("explainer")
 
 

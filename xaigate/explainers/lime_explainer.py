@@ -11,7 +11,12 @@ from lime import lime_image
 from pydantic import Field
 from skimage.segmentation import slic
 
-from xaigate.explainers.base import Explainer, ExplainerConfig, Explanation, register_explainer
+from xaigate.explainers.base import (
+    ExplainerConfig,
+    Explanation,
+    PerImageExplainer,
+    register_explainer,
+)
 from xaigate.models.adapter import ModelAdapter
 
 
@@ -45,20 +50,12 @@ def _quiet_lime():
 
 
 @register_explainer("lime")
-class LimeExplainer(Explainer):
+class LimeExplainer(PerImageExplainer):
     stochastic = True
     config_model = LimeConfig
     config: LimeConfig
 
-    def explain(
-        self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, seeds: list[int]
-    ) -> list[Explanation]:
-        return [
-            self._explain_one(model, image, int(target), seed)
-            for image, target, seed in zip(images, targets, seeds, strict=True)
-        ]
-
-    def _explain_one(
+    def explain_one(
         self, model: ModelAdapter, image: np.ndarray, target: int, seed: int
     ) -> Explanation:
         started = time.perf_counter()

@@ -40,7 +40,12 @@ import numpy as np
 from pydantic import Field, field_validator
 from scipy import ndimage
 
-from xaigate.explainers.base import Explainer, ExplainerConfig, Explanation, register_explainer
+from xaigate.explainers.base import (
+    ExplainerConfig,
+    Explanation,
+    PerImageExplainer,
+    register_explainer,
+)
 from xaigate.models.adapter import ModelAdapter
 
 _BLUR = re.compile(r"blur\((\d+),\s*(\d+)\)")
@@ -118,7 +123,7 @@ def seeded_global_numpy(seed: int) -> Iterator[None]:
 
 
 @register_explainer("shap")
-class ShapExplainer(Explainer):
+class ShapExplainer(PerImageExplainer):
     """Per-pixel Partition SHAP values of one class's probability, summed over colour channels.
 
     Stochastic only in tie-breaking: Partition SHAP refines the hierarchy's nodes in order of
@@ -130,15 +135,7 @@ class ShapExplainer(Explainer):
     config_model = ShapConfig
     config: ShapConfig
 
-    def explain(
-        self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, seeds: list[int]
-    ) -> list[Explanation]:
-        return [
-            self._explain_one(model, image, int(target), seed)
-            for image, target, seed in zip(images, targets, seeds, strict=True)
-        ]
-
-    def _explain_one(
+    def explain_one(
         self, model: ModelAdapter, image: np.ndarray, target: int, seed: int
     ) -> Explanation:
         started = time.perf_counter()
