@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from xaigate.explainers import Explanation
+    from xaigate.probes import Probe
 
 
 @dataclass(frozen=True)
@@ -34,3 +42,16 @@ class Measurement:
 
     values: dict[str, float]
     reference: dict[str, float] = field(default_factory=dict)
+
+
+def compare_maps(
+    probes: Sequence[Probe],
+    first: Sequence[Explanation],
+    second: Sequence[Explanation],
+    similarity: Callable[[np.ndarray, np.ndarray], float],
+) -> dict[str, float]:
+    """`similarity` of two maps of each probe image, keyed by probe id."""
+    return {
+        probe.id: similarity(a.attribution, b.attribution)
+        for probe, a, b in zip(probes, first, second, strict=True)
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xaigate.cases import Case, Measurement
+from xaigate.cases import Case, Measurement, compare_maps
 from xaigate.checks.registry import Direction, register_check
 from xaigate.context import GateContext
 from xaigate.metrics.similarity import rank_correlation
@@ -34,9 +34,4 @@ def class_contrast(context: GateContext, case: Case) -> Measurement:
     )
     maps_first = context.explanations(case.model, case.explainer, probes, first)
     maps_second = context.explanations(case.model, case.explainer, probes, second)
-    return Measurement(
-        {
-            probe.id: rank_correlation(a.attribution, b.attribution)
-            for probe, a, b in zip(probes, maps_first, maps_second, strict=True)
-        }
-    )
+    return Measurement(compare_maps(probes, maps_first, maps_second, rank_correlation))

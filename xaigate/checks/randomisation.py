@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from xaigate.cases import Case, Measurement
+from xaigate.cases import Case, Measurement, compare_maps
 from xaigate.checks.listing import per_class
 from xaigate.checks.registry import Direction, register_check
 from xaigate.context import GateContext
@@ -52,17 +52,13 @@ def randomisation_sanity(context: GateContext, case: Case) -> Measurement:
     explainer = context.explainers[case.explainer]
     target = context.class_index(case.model, case.target)
 
-    def correlations(step: int) -> list[float]:
+    def correlations(step: int) -> dict[str, float]:
         layer, randomised = cascade[step]
         maps = context.store.get(randomised, explainer, probes, target, model_variant=f"~{layer}")
-        return [
-            rank_correlation(a.attribution, b.attribution)
-            for a, b in zip(trained, maps, strict=True)
-        ]
+        return compare_maps(probes, trained, maps, rank_correlation)
 
-    full = correlations(len(cascade) - 1)
-    top = correlations(0)
+    top = list(correlations(0).values())
     return Measurement(
-        {probe.id: value for probe, value in zip(probes, full, strict=True)},
+        correlations(len(cascade) - 1),
         {"top_layer_only": float(sum(top) / len(top)), "layers": float(len(cascade))},
     )

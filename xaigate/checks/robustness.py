@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from xaigate.cases import Case, Measurement
+from xaigate.cases import Case, Measurement, compare_maps
 from xaigate.checks.registry import Direction, register_check
 from xaigate.context import GateContext
 from xaigate.errors import UsageError
@@ -76,10 +76,7 @@ def similarity(context: GateContext, case: Case) -> Measurement:
         case.model, case.explainer, [s for _, s in kept], case.target
     )
     return Measurement(
-        {
-            variant.id: rank_correlation(a.attribution, b.attribution)
-            for (variant, _), a, b in zip(kept, variant_maps, source_maps, strict=True)
-        },
+        compare_maps([v for v, _ in kept], variant_maps, source_maps, rank_correlation),
         {"pairs_flipped": float(len(pairs) - len(kept))},
     )
 

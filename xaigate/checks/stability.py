@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from xaigate.cases import Case, Measurement
+from xaigate.cases import Case, Measurement, compare_maps
 from xaigate.checks.listing import per_class
 from xaigate.checks.registry import Direction, register_check
 from xaigate.context import GateContext
@@ -55,10 +55,7 @@ def reproducibility(context: GateContext, case: Case) -> Measurement:
     targets = np.full(len(probes), context.class_index(case.model, case.target))
     fresh = explainer.explain(model, np.stack([p.image for p in probes]), targets, seeds)
     return Measurement(
-        {
-            probe.id: float(np.array_equal(a.attribution, b.attribution))
-            for probe, a, b in zip(probes, stored, fresh, strict=True)
-        }
+        compare_maps(probes, stored, fresh, lambda a, b: float(np.array_equal(a, b)))
     )
 
 
@@ -74,12 +71,7 @@ def reproducibility(context: GateContext, case: Case) -> Measurement:
 def stability_rank(context: GateContext, case: Case) -> Measurement:
     params = context.thresholds.params(case.check)
     probes, first, second = _pairs(context, case, params, "second-seed")
-    return Measurement(
-        {
-            probe.id: rank_correlation(a.attribution, b.attribution)
-            for probe, a, b in zip(probes, first, second, strict=True)
-        }
-    )
+    return Measurement(compare_maps(probes, first, second, rank_correlation))
 
 
 @register_check(
@@ -95,9 +87,6 @@ def stability_iou(context: GateContext, case: Case) -> Measurement:
     params = context.thresholds.params(case.check)
     probes, first, second = _pairs(context, case, params, "second-seed")
     return Measurement(
-        {
-            probe.id: top_k_iou(a.attribution, b.attribution, params.top_k)
-            for probe, a, b in zip(probes, first, second, strict=True)
-        },
+        compare_maps(probes, first, second, lambda a, b: top_k_iou(a, b, params.top_k)),
         {"chance": params.top_k / (2 - params.top_k)},
     )
