@@ -15,22 +15,37 @@ def test_paste_area_changes_only_the_area() -> None:
     assert image.max() == 0.0  # the input is not modified
 
 
-def test_transplant_moves_the_donor_region_onto_the_target_region() -> None:
-    image = np.zeros((20, 20, 3))
-    donor = np.zeros((20, 20, 3))
-    donor_mask = np.zeros((20, 20), dtype=bool)
-    donor_mask[2:4, 2:6] = True
+def test_transplant_keeps_the_position_on_the_face() -> None:
+    # Two faces of different place and size; the donor's region sits 4 px above its centre.
+    image = np.zeros((40, 40, 3))
+    face = np.zeros((40, 40), dtype=bool)
+    face[10:30, 10:30] = True  # centre (19.5, 19.5)
+    image[face] = 0.5
+    mask = np.zeros((40, 40), dtype=bool)
+    mask[22:24, 18:22] = True
+    image[mask] = 0.0  # the image's own feature, to be erased
+    donor = np.zeros((40, 40, 3))
+    donor_face = np.zeros((40, 40), dtype=bool)
+    donor_face[0:20, 0:20] = True  # centre (9.5, 9.5), same size
+    donor_mask = np.zeros((40, 40), dtype=bool)
+    donor_mask[5:7, 8:12] = True  # centre (5.5, 9.5): 4 px above the face centre
     donor[donor_mask] = 1.0
-    mask = np.zeros((20, 20), dtype=bool)
-    mask[12:14, 10:14] = True
-    out = transplant(image, mask, donor, donor_mask)
-    assert np.array_equal(out[..., 0] > 0, mask)
+    out = transplant(image, mask, face, donor, donor_mask, donor_face)
+    pasted = np.argwhere(out[..., 0] == 1.0)
+    assert pasted[:, 0].min() == 15 and pasted[:, 0].max() == 16  # 4 px above (19.5)
+    assert out[mask].min() == 0.5  # the image's own feature was erased with the skin colour
 
 
-def test_transplanting_a_smile_mouth_carries_the_mouth_tag_visually() -> None:
-    faces = generate_faces(2, seed=5)  # not_smile, smile
-    sad, happy = faces
-    out = transplant(sad.image, sad.regions["mouth"], happy.image, happy.regions["mouth"])
+def test_transplanting_a_smile_mouth_changes_only_the_face() -> None:
+    sad, happy = generate_faces(2, seed=5)  # not_smile, smile
+    out = transplant(
+        sad.image,
+        sad.regions["mouth"],
+        sad.regions["face"],
+        happy.image,
+        happy.regions["mouth"],
+        happy.regions["face"],
+    )
     assert not np.array_equal(out, sad.image)
     outside = ~sad.regions["face"]
     assert np.array_equal(out[outside], sad.image[outside])

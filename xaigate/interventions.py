@@ -32,21 +32,39 @@ def paste_area(image: np.ndarray, donor: np.ndarray, area: np.ndarray) -> np.nda
     return out
 
 
+def _centre_and_radius(mask: np.ndarray) -> tuple[np.ndarray, float]:
+    rows, cols = np.nonzero(mask)
+    return np.array([rows.mean(), cols.mean()]), float(np.sqrt(rows.size / np.pi))
+
+
 def transplant(
-    image: np.ndarray, mask: np.ndarray, donor: np.ndarray, donor_mask: np.ndarray
+    image: np.ndarray,
+    mask: np.ndarray,
+    face: np.ndarray,
+    donor: np.ndarray,
+    donor_mask: np.ndarray,
+    donor_face: np.ndarray,
 ) -> np.ndarray:
-    """`image` with the donor's region (its bounding box) pasted over the image's own region,
-    centred on it: the faces are jittered, so the same place would miss the region."""
+    """`image` with its own region erased (filled with the median skin colour) and the donor's
+    region (its bounding box) pasted where it sits on the donor's face, relative to the face's
+    centre and scaled to this face's size.
+
+    Faces are jittered in place and size, and features like raised brows are told by where they
+    sit on the face: pasting at the image's own region's place would carry the shape but lose
+    the position.
+    """
     out = image.copy()
     rows, cols = np.nonzero(donor_mask)
-    if rows.size == 0 or not mask.any():
+    if rows.size == 0 or not mask.any() or not face.any() or not donor_face.any():
         return out
+    out[mask] = np.median(image[face & ~mask], axis=0)
     patch = donor[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    target_rows, target_cols = np.nonzero(mask)
-    top = int(round(target_rows.mean() - (patch.shape[0] - 1) / 2))
-    left = int(round(target_cols.mean() - (patch.shape[1] - 1) / 2))
+    centre, radius = _centre_and_radius(face)
+    donor_centre, donor_radius = _centre_and_radius(donor_face)
+    patch_centre = np.array([rows.min() + rows.max(), cols.min() + cols.max()]) / 2
+    target = centre + (patch_centre - donor_centre) * radius / donor_radius
     height, width = image.shape[:2]
-    top = min(max(top, 0), height - patch.shape[0])
-    left = min(max(left, 0), width - patch.shape[1])
+    top = min(max(int(round(target[0] - (patch.shape[0] - 1) / 2)), 0), height - patch.shape[0])
+    left = min(max(int(round(target[1] - (patch.shape[1] - 1) / 2)), 0), width - patch.shape[1])
     out[top : top + patch.shape[0], left : left + patch.shape[1]] = patch
     return out

@@ -31,7 +31,14 @@ def swap_background(_: GateContext, __: str, probe: Probe, donor: Probe, ___: st
 def swap_decisive(_: GateContext, __: str, probe: Probe, donor: Probe, region: str) -> np.ndarray:
     image = probe.image
     for part in sorted(set(region.split("+"))):
-        image = transplant(image, probe.regions[part], donor.image, donor.regions[part])
+        image = transplant(
+            image,
+            probe.regions[part],
+            probe.regions[FACE_REGION],
+            donor.image,
+            donor.regions[part],
+            donor.regions[FACE_REGION],
+        )
     return image
 
 
