@@ -152,3 +152,15 @@ def test_unknown_check_parameter(tmp_path: Path) -> None:
     text = VALID.replace("    max: 0.15\n", "    max: 0.15\n    params: {tolerance: 2}\n")
     message = error_of(tmp_path, text)
     assert "checks.border_dominance.params.tolerance" in message and "unknown key" in message
+
+
+def test_class_override_selects_contrast_pairs_by_either_class(tmp_path: Path) -> None:
+    text = (
+        VALID
+        + "  class_contrast:\n    max: 0.5\n    overrides:\n      - {class: smile, max: 0.3}\n"
+    )
+    thresholds = load_thresholds(write(tmp_path, text))
+    assert thresholds.threshold("class_contrast", "m", "lime", "smile_vs_not_smile").value == 0.3
+    assert thresholds.threshold("class_contrast", "m", "lime", "happy_vs_angry").value == 0.5
+    # "smile" is not "not_smile": a selector matches whole class names only.
+    assert thresholds.threshold("region_focus", "m", "gradcam", "not_smile").value == 0.3

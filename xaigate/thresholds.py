@@ -33,13 +33,11 @@ class Override(_Strict):
     max: float | None = None
 
     def matches(self, model: str, explainer: str, class_: str) -> bool:
-        return all(
-            wanted is None or wanted == actual
-            for wanted, actual in (
-                (self.model, model),
-                (self.explainer, explainer),
-                (self.class_, class_),
-            )
+        """All selectors match; a class selector matches either class of a contrast pair."""
+        return (
+            (self.model is None or self.model == model)
+            and (self.explainer is None or self.explainer == explainer)
+            and (self.class_ is None or self.class_ in class_.split(PAIR_JOIN))
         )
 
 
@@ -85,6 +83,7 @@ class ThresholdsSchema(_Strict):
 
 
 REGION_JOIN = "+"
+PAIR_JOIN = "_vs_"  # class_contrast targets read "<first>_vs_<second>"
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,7 @@ from xaigate.cases import Case, Measurement, compare_maps
 from xaigate.checks.registry import Direction, register_check
 from xaigate.context import GateContext
 from xaigate.metrics.similarity import rank_correlation
-
-PAIR = "_vs_"
+from xaigate.thresholds import PAIR_JOIN as PAIR
 
 
 def _pair_cases(context: GateContext, model: str, explainer: str, check: str) -> list[Case]:
