@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -98,3 +100,25 @@ def test_excluded_explainer_is_reported_not_applicable(tmp_path: Path, smile_pro
     assert reasons["gradcam"] is None
     assert len(gate.missing()) == len(gate.configured)  # nothing ran yet: not a pass
     assert not gate.passed
+
+
+def test_decisive_swap_needs_every_class_region_on_every_probe(
+    tmp_path: Path, smile_probes: Path
+) -> None:
+    content = yaml.safe_load(fast_thresholds(tmp_path).read_text())
+    shipped = yaml.safe_load((ROOT / "thresholds.yaml").read_text())
+    content["checks"]["decisive_swap_follow_rate"] = shipped["checks"]["decisive_swap_follow_rate"]
+    content["regions"]["not_smile"] = "eyes"  # smile probes now also need their eyes
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(yaml.safe_dump(content))
+    Gate(GateContext.open(path, [REFERENCE_CARD], smile_probes))  # faces carry every region
+    stripped = tmp_path / "no-eyes"
+    lines = (smile_probes / "manifest.jsonl").read_text().splitlines()
+    shutil.copytree(smile_probes, stripped)
+    entries = [json.loads(line) for line in lines]
+    for entry in entries:
+        if entry["label"] == "smile":
+            entry["regions"].pop("eyes")
+    (stripped / "manifest.jsonl").write_text("\n".join(json.dumps(e) for e in entries) + "\n")
+    with pytest.raises(UsageError, match="has no region 'eyes'"):
+        GateContext.open(path, [REFERENCE_CARD], stripped)

@@ -189,6 +189,11 @@ def _cross_check(thresholds: Thresholds, probes: ProbeSet, model: ModelAdapter) 
     probes.check_labels(model.classes, str(card))
     uses_face = {"background_dominance", "background_swap_flip_rate", "background_swap_shift"}
     always = {FACE_REGION} if uses_face & set(thresholds.checks) else set()
+    if "decisive_swap_follow_rate" in thresholds.checks:
+        # Any probe may receive any other class's decisive regions, aligned by the face.
+        always |= {FACE_REGION}
+        for class_ in model.classes:
+            always |= set(thresholds.regions.get(class_, "").split(REGION_JOIN)) - {""}
     for class_ in model.classes:
         region = thresholds.regions.get(class_)
         if region is None:
