@@ -171,9 +171,9 @@ class GateContext:
         self, model: str, control: str, probes: Sequence[Probe], class_: str
     ) -> list[Explanation]:
         """Maps of a control explainer (random, centre prior, edges), with default parameters."""
-        explainer = self.controls.setdefault(
-            control, EXPLAINERS[control](EXPLAINERS[control].config_model())
-        )
+        if control not in self.controls:
+            self.controls[control] = EXPLAINERS[control](EXPLAINERS[control].config_model())
+        explainer = self.controls[control]
         return self.store.get(
             self.models[model], explainer, probes, self.class_index(model, class_), "control"
         )

@@ -3,14 +3,17 @@ networks via gradient-based localization")."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+import torch
 from captum.attr import LayerAttribution, LayerGradCam
 from pydantic import Field
 
 from xaigate.explainers.base import Explainer, ExplainerConfig, Explanation, register_explainer
-from xaigate.explainers.torch_layers import batches, reason_not_applicable, scores_and_layer
+from xaigate.explainers.torch_layers import (
+    explain_in_batches,
+    reason_not_applicable,
+    scores_and_layer,
+)
 from xaigate.models.adapter import ModelAdapter
 
 
@@ -33,18 +36,11 @@ class GradCamExplainer(Explainer):
         scores, layer = scores_and_layer(model)
         cam = LayerGradCam(scores, layer)
         size = images.shape[1:3]
-        explanations: list[Explanation] = []
-        for batch, batch_targets in batches(images, targets, self.config.batch_size):
-            started = time.perf_counter()
+
+        def maps_of(batch: torch.Tensor, batch_targets: list[int]) -> torch.Tensor:
             layer_maps = cam.attribute(batch, target=batch_targets, relu_attributions=True)
-            maps = LayerAttribution.interpolate(
-                layer_maps.detach(), size, interpolate_mode=self.config.interpolation
-            )[:, 0].numpy()
-            seconds = (time.perf_counter() - started) / len(batch_targets)
-            explanations.extend(
-                Explanation(
-                    map_.astype(np.float32), self.name, target, self.params(), None, seconds
-                )
-                for map_, target in zip(maps, batch_targets, strict=True)
-            )
-        return explanations
+            return LayerAttribution.interpolate(
+                layer_maps, size, interpolate_mode=self.config.interpolation
+            )[:, 0]
+
+        return explain_in_batches(self, images, targets, self.config.batch_size, maps_of)

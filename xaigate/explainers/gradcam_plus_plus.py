@@ -14,15 +14,17 @@ Y = exp(S) (its eq. 19), in which second and third derivatives are powers of the
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from pydantic import Field
 
 from xaigate.explainers.base import Explainer, ExplainerConfig, Explanation, register_explainer
-from xaigate.explainers.torch_layers import batches, reason_not_applicable, scores_and_layer
+from xaigate.explainers.torch_layers import (
+    explain_in_batches,
+    reason_not_applicable,
+    scores_and_layer,
+)
 from xaigate.models.adapter import ModelAdapter
 
 
@@ -65,14 +67,9 @@ class GradCamPlusPlusExplainer(Explainer):
     ) -> list[Explanation]:
         scores, layer = scores_and_layer(model)
         size = images.shape[1:3]
-        explanations: list[Explanation] = []
-        for batch, batch_targets in batches(images, targets, self.config.batch_size):
-            started = time.perf_counter()
+
+        def maps_of(batch: torch.Tensor, batch_targets: list[int]) -> torch.Tensor:
             maps = gradcam_plus_plus_maps(scores, layer, batch, batch_targets)
-            upsampled = F.interpolate(maps[:, None], size=size, mode="bilinear")[:, 0].numpy()
-            seconds = (time.perf_counter() - started) / len(batch_targets)
-            explanations.extend(
-                Explanation(m.astype(np.float32), self.name, t, self.params(), None, seconds)
-                for m, t in zip(upsampled, batch_targets, strict=True)
-            )
-        return explanations
+            return F.interpolate(maps[:, None], size=size, mode="bilinear")[:, 0]
+
+        return explain_in_batches(self, images, targets, self.config.batch_size, maps_of)

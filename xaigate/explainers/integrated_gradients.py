@@ -9,7 +9,6 @@ image (of the model's original probes).
 
 from __future__ import annotations
 
-import time
 from typing import Literal
 
 import numpy as np
@@ -19,7 +18,7 @@ from pydantic import Field
 from scipy import ndimage
 
 from xaigate.explainers.base import Explainer, ExplainerConfig, Explanation, register_explainer
-from xaigate.explainers.torch_layers import batches, reason_not_applicable, scores_of
+from xaigate.explainers.torch_layers import explain_in_batches, reason_not_applicable, scores_of
 from xaigate.models.adapter import ModelAdapter
 
 
@@ -67,21 +66,17 @@ class IntegratedGradientsExplainer(Explainer):
         self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, seeds: list[int]
     ) -> list[Explanation]:
         method = IntegratedGradients(scores_of(model))
-        explanations: list[Explanation] = []
-        for batch, batch_targets in batches(images, targets, self.config.batch_size):
-            started = time.perf_counter()
+        mean = self.mean_images.get(model.name)
+
+        def maps_of(batch: torch.Tensor, batch_targets: list[int]) -> torch.Tensor:
             attributions = method.attribute(
                 batch,
-                baselines=baselines(batch, self.config, self.mean_images.get(model.name)),
+                baselines=baselines(batch, self.config, mean),
                 target=batch_targets,
                 n_steps=self.config.n_steps,
                 internal_batch_size=self.config.internal_batch_size,
             )
             # Signed sum over colour channels: one value per pixel, positive = for the class.
-            maps = attributions.detach().sum(dim=1).numpy()
-            seconds = (time.perf_counter() - started) / len(batch_targets)
-            explanations.extend(
-                Explanation(m.astype(np.float32), self.name, t, self.params(), None, seconds)
-                for m, t in zip(maps, batch_targets, strict=True)
-            )
-        return explanations
+            return attributions.sum(dim=1)
+
+        return explain_in_batches(self, images, targets, self.config.batch_size, maps_of)

@@ -3,11 +3,13 @@ and NHWC numpy batches as NCHW tensors."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
+from xaigate.explainers.base import Explainer, Explanation
 from xaigate.models.adapter import ModelAdapter
 from xaigate.models.capabilities import NotApplicable
 
@@ -36,10 +38,24 @@ def reason_not_applicable(probe) -> str | None:  # noqa: ANN001 - any zero-argum
     return None
 
 
-def batches(
-    images: np.ndarray, targets: np.ndarray, size: int
-) -> Iterator[tuple[torch.Tensor, list[int]]]:
-    """(N, H, W, 3) numpy images -> NCHW float tensors with their targets, `size` at a time."""
-    for start in range(0, len(images), size):
-        chunk = np.ascontiguousarray(images[start : start + size].transpose(0, 3, 1, 2))
-        yield torch.from_numpy(chunk).float(), [int(t) for t in targets[start : start + size]]
+def explain_in_batches(
+    explainer: Explainer,
+    images: np.ndarray,
+    targets: np.ndarray,
+    batch_size: int,
+    maps_of: Callable[[torch.Tensor, list[int]], torch.Tensor],
+) -> list[Explanation]:
+    """Run `maps_of(NCHW batch, targets) -> (n, H, W)` over NHWC numpy images, `batch_size` at a
+    time, and wrap each map as an Explanation (deterministic: no seed) with its share of time."""
+    explanations: list[Explanation] = []
+    for start in range(0, len(images), batch_size):
+        started = time.perf_counter()
+        chunk = np.ascontiguousarray(images[start : start + batch_size].transpose(0, 3, 1, 2))
+        batch_targets = [int(t) for t in targets[start : start + batch_size]]
+        maps = maps_of(torch.from_numpy(chunk).float(), batch_targets).detach().numpy()
+        seconds = (time.perf_counter() - started) / len(batch_targets)
+        explanations.extend(
+            Explanation(m.astype(np.float32), explainer.name, t, explainer.params(), None, seconds)
+            for m, t in zip(maps, batch_targets, strict=True)
+        )
+    return explanations
