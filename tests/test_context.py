@@ -60,6 +60,15 @@ def test_class_pair_no_model_has(tmp_path: Path, smile_probes: Path) -> None:
         Gate(GateContext.open(path, [REFERENCE_CARD], smile_probes))
 
 
+def test_class_pair_the_model_has_only_half_of(tmp_path: Path, smile_probes: Path) -> None:
+    regions = {"smile": "mouth", "not_smile": "mouth", "happy": "mouth"}
+    path = thresholds_with(tmp_path, regions=regions, class_pairs=[["smile", "happy"]])
+    with pytest.raises(
+        UsageError, match="class_pairs.0: model card .* has class 'smile' but not 'happy'"
+    ):
+        GateContext.open(path, [REFERENCE_CARD], smile_probes)
+
+
 def test_robustness_check_without_variants_in_the_probes(
     tmp_path: Path, smile_probes: Path
 ) -> None:

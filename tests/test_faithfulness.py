@@ -13,6 +13,7 @@ from xaigate.metrics.faithfulness import (
     deletion_ratio,
     insertion_curves,
     insertion_ratio,
+    patch_orders,
     pixel_orders,
     random_maps,
     random_orders,
@@ -160,6 +161,51 @@ def test_ties_keep_raster_order() -> None:
     assert pixel_orders(maps)[0].tolist() == [9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11]
 
 
+def test_patch_orders_move_whole_patches_best_first() -> None:
+    maps = np.zeros((1, 4, 6))
+    maps[0, 2:4, 2:4] = 1.0  # the middle 2x2 patch of the lower row
+    maps[0, 0, 5] = 0.5  # one pixel lifts the top-right patch's mean to 0.125
+    order = patch_orders(maps, 2)[0]
+    assert order[:4].tolist() == [14, 15, 20, 21]
+    assert order[4:8].tolist() == [4, 5, 10, 11]
+    # The rest: patches in raster order, each patch's pixels in raster order.
+    assert order[8:].tolist() == [0, 1, 6, 7, 2, 3, 8, 9, 12, 13, 18, 19, 16, 17, 22, 23]
+    assert sorted(order.tolist()) == list(range(24))
+
+
+def test_patch_orders_of_one_pixel_are_pixel_orders_and_edges_are_partial() -> None:
+    maps = random_maps(3, (5, 7), seed=2)
+    assert np.array_equal(patch_orders(maps, 1), pixel_orders(maps))
+    orders = patch_orders(maps, 3)  # 3 does not divide 5 or 7: edge patches are smaller
+    for order in orders:
+        assert sorted(order.tolist()) == list(range(35))
+    with pytest.raises(ValueError, match="at least 1"):
+        patch_orders(maps, 0)
+
+
+def test_patch_order_of_a_perfect_map_beats_random_patch_orders() -> None:
+    images = window_images(6)
+    targets = np.ones(6, dtype=np.int64)
+    perfect = np.zeros((6, *SHAPE))
+    perfect[:, WINDOW[0], WINDOW[1]] = 1.0
+    auc = area_under_curve(
+        deletion_curves(window_model, images, patch_orders(perfect, 4), targets, baseline="black")
+    )
+    random_auc = area_under_curve(
+        deletion_curves(
+            window_model,
+            images,
+            patch_orders(random_maps(6, SHAPE, seed=3), 4),
+            targets,
+            baseline="black",
+        )
+    )
+    ratio = deletion_ratio(auc, random_auc)
+    # A random order that happens to start with the window ties; on average it is far behind.
+    assert np.all(ratio <= 1.0 + 1e-9)
+    assert ratio.mean() < 0.5
+
+
 def test_baselines() -> None:
     flat = np.full((2, *SHAPE, 3), 0.3, dtype=np.float32)
     np.testing.assert_allclose(baseline_images(flat, "blur"), flat, atol=1e-6)
@@ -181,6 +227,20 @@ def test_ratio_is_nan_where_random_auc_vanishes() -> None:
     ratio = deletion_ratio(np.array([0.2, 0.1]), np.array([[0.4, 0.0], [0.4, 0.0]]))
     assert ratio[0] == pytest.approx(0.5) and np.isnan(ratio[1])
     assert insertion_ratio(np.array([0.9]), np.array([0.6]))[0] == pytest.approx(1.5)
+
+
+def test_baseline_level_is_taken_off_both_areas() -> None:
+    # Curves from 1.0 down to a baseline the model still gives 0.6: the map's curve drops at
+    # once, the random one linearly.
+    explained = np.array([[1.0, 0.6, 0.6, 0.6, 0.6]])
+    random = np.array([[1.0, 0.9, 0.8, 0.7, 0.6]])
+    auc, random_auc = area_under_curve(explained), area_under_curve(random)
+    np.testing.assert_allclose([auc[0], random_auc[0]], [0.65, 0.8])
+    # Raw, the ratio is squeezed towards 1; above the shared level it is 0.05 / 0.2.
+    assert deletion_ratio(auc, random_auc)[0] == pytest.approx(0.8125)
+    assert deletion_ratio(auc, random_auc, level=0.6)[0] == pytest.approx(0.25)
+    # A random area barely above the level is undefined, not a huge or tiny ratio.
+    assert np.isnan(insertion_ratio(np.array([0.7]), np.array([0.605]), level=0.6, floor=0.01))[0]
 
 
 def test_invalid_inputs_are_refused() -> None:

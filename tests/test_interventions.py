@@ -1,9 +1,10 @@
 """Region swaps used by the intervention checks."""
 
 import numpy as np
+import pytest
 
-from xaigate.interventions import paste_area, transplant
-from xaigate.probes import generate_faces
+from xaigate.interventions import donors, paste_area, transplant
+from xaigate.probes import Probe, generate_faces
 
 
 def test_paste_area_changes_only_the_area() -> None:
@@ -49,3 +50,22 @@ def test_transplanting_a_smile_mouth_changes_only_the_face() -> None:
     assert not np.array_equal(out, sad.image)
     outside = ~sad.regions["face"]
     assert np.array_equal(out[outside], sad.image[outside])
+
+
+def _probe(id_: str, label: str) -> Probe:
+    return Probe(id_, np.zeros((4, 4, 3), np.float32), label, {}, {}, 1)
+
+
+def test_donors_give_one_probe_of_every_other_class() -> None:
+    pool = [_probe(f"{label}{i}", label) for label in ("a", "b", "c") for i in range(3)]
+    chosen = donors(pool[:3], pool, seed=0)
+    for its in chosen:
+        assert [donor.label for donor in its] == ["b", "c"]
+    # Deterministic under the seed, and the seed matters for some probe.
+    assert chosen == donors(pool[:3], pool, seed=0)
+    assert any(donors(pool[:3], pool, seed=s) != chosen for s in range(1, 6))
+
+
+def test_donors_need_another_class() -> None:
+    with pytest.raises(ValueError, match="other than 'a'"):
+        donors([_probe("a0", "a")], [_probe("a1", "a")], seed=0)

@@ -106,3 +106,17 @@ def test_metrics_are_symmetric(rng: np.random.Generator) -> None:
     a, b = rng.normal(size=(16, 16)), rng.normal(size=(16, 16))
     for metric in (rank_correlation, top_k_iou, cosine_similarity):
         assert metric(a, b) == pytest.approx(metric(b, a))
+
+
+def test_rank_correlation_within_a_region_ignores_the_rest() -> None:
+    a = np.zeros((4, 4))
+    b = np.zeros((4, 4))
+    a[:2] = np.arange(8).reshape(2, 4)
+    b[:2] = -np.arange(8).reshape(2, 4)  # reversed order inside the top half
+    a[2:], b[2:] = 100.0, 100.0  # a shared "background", far above everything else
+    inside = np.zeros((4, 4), dtype=bool)
+    inside[:2] = True
+    assert rank_correlation(a, b, inside) == pytest.approx(-1.0)
+    assert rank_correlation(a, b) > rank_correlation(a, b, inside)
+    with pytest.raises(ValueError, match="non-empty boolean mask"):
+        rank_correlation(a, b, np.zeros((4, 4), dtype=bool))

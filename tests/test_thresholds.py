@@ -108,6 +108,12 @@ def test_override_naming_unknown_class_or_explainer(tmp_path: Path) -> None:
     assert "overrides.0.explainer" in message and "shap" in message
 
 
+def test_check_params_naming_an_unknown_class(tmp_path: Path) -> None:
+    text = VALID + "  pointing_game:\n    min: 0.5\n    params: {classes: [smile, smiel]}\n"
+    message = error_of(tmp_path, text)
+    assert "checks.pointing_game.params.classes.1" in message and "smiel" in message
+
+
 def test_override_without_threshold(tmp_path: Path) -> None:
     message = error_of(tmp_path, VALID.replace("{explainer: lime, min: 0.25}", "{explainer: lime}"))
     assert "overrides.0" in message and "give 'min'" in message

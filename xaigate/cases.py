@@ -6,8 +6,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 if TYPE_CHECKING:
     from xaigate.explainers import Explanation
     from xaigate.probes import Probe
@@ -48,10 +46,14 @@ def compare_maps(
     probes: Sequence[Probe],
     first: Sequence[Explanation],
     second: Sequence[Explanation],
-    similarity: Callable[[np.ndarray, np.ndarray], float],
+    similarity: Callable[..., float],
+    within: str | None = None,
 ) -> dict[str, float]:
-    """`similarity` of two maps of each probe image, keyed by probe id."""
+    """`similarity` of two maps of each probe image, keyed by probe id; with `within`, a region
+    name, only inside that region of each probe (`similarity(a, b, mask)`)."""
     return {
         probe.id: similarity(a.attribution, b.attribution)
+        if within is None
+        else similarity(a.attribution, b.attribution, probe.regions[within])
         for probe, a, b in zip(probes, first, second, strict=True)
     }

@@ -189,11 +189,22 @@ def _cross_check(thresholds: Thresholds, probes: ProbeSet, model: ModelAdapter) 
     probes.check_labels(model.classes, str(card))
     uses_face = {"background_dominance", "background_swap_flip_rate", "background_swap_shift"}
     always = {FACE_REGION} if uses_face & set(thresholds.checks) else set()
+    for check in thresholds.checks:  # maps compared only inside a region (class contrast)
+        within = getattr(thresholds.params(check), "within", None)
+        always |= {within} if within else set()
     if "decisive_swap_follow_rate" in thresholds.checks:
         # Any probe may receive any other class's decisive regions, aligned by the face.
         always |= {FACE_REGION}
         for class_ in model.classes:
             always |= set(thresholds.regions.get(class_, "").split(REGION_JOIN)) - {""}
+    if "class_contrast" in thresholds.checks:
+        for index, pair in enumerate(thresholds.schema.class_pairs):
+            missing = [class_ for class_ in pair if class_ not in model.classes]
+            if len(missing) == 1:  # a pair of another model's classes names none of these
+                raise UsageError(
+                    f"{thresholds.path}: class_pairs.{index}: model card {card} has class "
+                    f"{next(c for c in pair if c not in missing)!r} but not {missing[0]!r}"
+                )
     for class_ in model.classes:
         region = thresholds.regions.get(class_)
         if region is None:

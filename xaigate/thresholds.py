@@ -189,6 +189,12 @@ def load_thresholds(path: Path | str) -> Thresholds:
         params[name] = document.validate(
             checks[name].params_model, config.params, prefix=("checks", name, "params")
         )
+        for index, class_ in enumerate(getattr(params[name], "classes", None) or []):
+            if class_ not in schema.regions:
+                raise document.error(
+                    ("checks", name, "params", "classes", index),
+                    f"class {class_!r} is not listed under 'regions'",
+                )
     for index, pair in enumerate(schema.class_pairs):
         for position, class_ in enumerate(pair):
             if class_ not in schema.regions:

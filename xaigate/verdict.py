@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from xaigate.context import GateContext
-from xaigate.gate import Gate, Result
+from xaigate.gate import Gate
 
 LIBRARIES = ("xaigate", "numpy", "torch", "captum", "lime", "shap", "scikit-image", "pydantic")
 
@@ -64,30 +64,78 @@ def provenance(context: GateContext) -> dict[str, Any]:
 
 
 def verdict(
-    gate: Gate | None, *, session_ok: bool, errors: list[str], context_info: dict[str, Any]
+    gate: Gate | None,
+    *,
+    session_ok: bool,
+    errors: list[str],
+    context_info: dict[str, Any],
+    shard: str | None = None,
 ) -> dict[str, Any]:
     """gate.json's content: passed only when every result passed and the session ran clean."""
-    results = [] if gate is None else sorted(gate.results.values(), key=lambda r: r.id)
-    missing = [] if gate is None else gate.missing()
-    passed = session_ok and not errors and gate is not None and gate.passed
-    return {
+    results = [] if gate is None else list(gate.results.values())
+    return assemble(
+        configured=None if gate is None else configured_ids(gate),
+        results=[result.to_json() for result in results],
+        timings={result.id: result.seconds for result in results},
+        session_ok=session_ok,
+        errors=errors,
+        context_info=context_info,
+        shard=shard,
+    )
+
+
+def configured_ids(gate: Gate) -> list[str]:
+    return [f"{case.check}[{case.id}]" for case in gate.configured]
+
+
+def assemble(
+    *,
+    configured: list[str] | None,
+    results: list[dict[str, Any]],
+    timings: dict[str, float],
+    session_ok: bool,
+    errors: list[str],
+    context_info: dict[str, Any],
+    shard: str | None = None,
+) -> dict[str, Any]:
+    """gate.json from results in their JSON form: one run's, or several workers' or shards'.
+
+    `configured` is None when the gate never opened (nothing can have passed).
+    """
+    results = sorted(results, key=lambda result: result["id"])
+    ran = {result["id"] for result in results}
+    missing = [] if configured is None else [case for case in configured if case not in ran]
+    passed = (
+        session_ok
+        and not errors
+        and configured is not None
+        and bool(results)
+        and not missing
+        and all(result["passed"] for result in results)
+    )
+    content: dict[str, Any] = {
         "passed": passed,
-        "complete": gate is not None and not missing,
+        "complete": configured is not None and not missing,
         "summary": _summary(results),
-        "configured": 0 if gate is None else len(gate.configured),
+        "configured": 0 if configured is None else len(configured),
         "not_run": missing,
-        "results": [result.to_json() for result in results],
+        "results": results,
         "errors": errors,
         # Apart from the values: timings differ from run to run, the values must not.
-        "timings": {result.id: round(result.seconds, 3) for result in results},
+        "timings": {result["id"]: round(timings.get(result["id"], 0.0), 3) for result in results},
+        "session_ok": session_ok,
+        "configured_cases": configured or [],
         "provenance": context_info,
     }
+    if shard is not None:
+        content["shard"] = shard
+    return content
 
 
-def _summary(results: list[Result]) -> dict[str, int]:
+def _summary(results: list[dict[str, Any]]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for result in results:
-        counts[result.status] = counts.get(result.status, 0) + 1
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
     return counts
 
 
@@ -105,8 +153,8 @@ def write_json_atomic(path: Path, content: dict[str, Any]) -> None:
         raise
 
 
-def table(results: list[Result]) -> str:
-    """A fixed-width verdict table for the terminal."""
+def table(results: list[dict[str, Any]]) -> str:
+    """A fixed-width verdict table for the terminal, from results in their JSON form."""
     header = (
         "status",
         "check",
@@ -119,20 +167,18 @@ def table(results: list[Result]) -> str:
         "n",
     )
     rows = [header]
-    for result in sorted(results, key=lambda r: (r.case.model, r.case.check, r.id)):
-        case = result.case
-        threshold = "-" if result.threshold is None else str(result.threshold)
+    for result in sorted(results, key=lambda r: (r["model"], r["check"], r["id"])):
         rows.append(
             (
-                result.status.upper().replace("_", " "),
-                case.check,
-                case.model,
-                case.explainer,
-                f"{case.target}/{case.region}",
-                "-" if result.value is None else f"{result.value:.3f}",
-                "-" if result.bound is None else f"{result.bound:.3f}",
-                threshold,
-                str(result.n),
+                result["status"].upper().replace("_", " "),
+                result["check"],
+                result["model"],
+                result["explainer"],
+                f"{result['target']}/{result['region']}",
+                _cell(result["value"]),
+                _cell(result["bound"]),
+                _threshold_text(result),
+                str(result["n"]),
             )
         )
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
@@ -140,3 +186,18 @@ def table(results: list[Result]) -> str:
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
         for row in rows
     )
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _threshold_text(result: dict[str, Any]) -> str:
+    """``>= 0.3`` for an absolute threshold, ``>= 0.234 (2 x area_share)`` for a relative one."""
+    rule = result["threshold_rule"]
+    if rule is None:
+        return "-"
+    sign, rest = rule.split(" ", 1)
+    if result["threshold"] is None or not any(char.isalpha() for char in rest):
+        return rule
+    return f"{sign} {result['threshold']:.3f} ({rest})"

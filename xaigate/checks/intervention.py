@@ -44,8 +44,9 @@ def swap_decisive(_: GateContext, __: str, probe: Probe, donor: Probe, region: s
 
 def swapped_predictions(
     context: GateContext, case: Case, swap: Swap
-) -> tuple[list[Probe], np.ndarray, np.ndarray, list[Probe]]:
-    """(probes, original probabilities, swapped probabilities, donors) for the case's class."""
+) -> tuple[list[Probe], np.ndarray, np.ndarray, list[list[Probe]]]:
+    """(probes, original (N, C) and swapped (N, D, C) probabilities, donors) for the case's
+    class: each probe takes one swap from a donor of every other class (D = C - 1)."""
     probes = context.probes_of_class(case.model, case.target)
     pool = [probe for probe in context.probes[case.model] if not is_variant(probe)]
     # Seeded by the kind of swap, so the flip rate beside a dominance verdict is the same
@@ -57,17 +58,18 @@ def swapped_predictions(
         # The decisive regions of both classes: a class told apart by brows and mouth together
         # is only carried over when both come along.
         swap(context, case.model, probe, donor, f"{regions[probe.label]}+{regions[donor.label]}")
-        for probe, donor in zip(probes, chosen, strict=True)
+        for probe, its_donors in zip(probes, chosen, strict=True)
+        for donor in its_donors
     ]
     originals = context.predictions(case.model, np.stack([p.image for p in probes]))
     swapped = context.predictions(case.model, np.stack(swapped_images))
-    return probes, originals, swapped, chosen
+    return probes, originals, swapped.reshape(len(probes), -1, swapped.shape[-1]), chosen
 
 
 def flip_rate(context: GateContext, case: Case, swap: Swap) -> Measurement:
     probes, originals, swapped, _ = swapped_predictions(context, case, swap)
-    flipped = originals.argmax(1) != swapped.argmax(1)
-    shift = np.abs(originals - swapped).max(axis=1)
+    flipped = (originals.argmax(1)[:, None] != swapped.argmax(2)).mean(axis=1)
+    shift = np.abs(originals[:, None, :] - swapped).max(axis=2).mean(axis=1)
     return Measurement(
         {probe.id: float(flip) for probe, flip in zip(probes, flipped, strict=True)},
         {"probability_shift": float(shift.mean())},
@@ -76,7 +78,7 @@ def flip_rate(context: GateContext, case: Case, swap: Swap) -> Measurement:
 
 def probability_shift(context: GateContext, case: Case, swap: Swap) -> Measurement:
     probes, originals, swapped, _ = swapped_predictions(context, case, swap)
-    shift = np.abs(originals - swapped).max(axis=1)
+    shift = np.abs(originals[:, None, :] - swapped).max(axis=2).mean(axis=1)
     return Measurement({probe.id: float(s) for probe, s in zip(probes, shift, strict=True)})
 
 
@@ -146,7 +148,8 @@ def background_swap_shift(context: GateContext, case: Case) -> Measurement:
 def decisive_swap_follow_rate(context: GateContext, case: Case) -> Measurement:
     probes, _, swapped, chosen = swapped_predictions(context, case, swap_decisive)
     classes = context.models[case.model].classes
-    follows = swapped.argmax(1) == np.array([classes.index(d.label) for d in chosen])
+    donor_classes = np.array([[classes.index(d.label) for d in its] for its in chosen])
+    follows = (swapped.argmax(2) == donor_classes).mean(axis=1)
     return Measurement({p.id: float(f) for p, f in zip(probes, follows, strict=True)})
 
 

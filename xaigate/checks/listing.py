@@ -11,12 +11,15 @@ Lister = Callable[[GateContext, str, str, str], list[Case]]
 
 
 def per_class(region_of: Callable[[GateContext, str], str]) -> Lister:
-    """One case per class of the model, measured against `region_of(context, class)`."""
+    """One case per class of the model, measured against `region_of(context, class)`; only
+    the classes the check's `params.classes` lists, when it has that parameter and sets it."""
 
     def cases(context: GateContext, model: str, explainer: str, check: str) -> list[Case]:
+        wanted = getattr(context.thresholds.params(check), "classes", None)
         return [
             Case(model, explainer, check, class_, region_of(context, class_))
             for class_ in context.models[model].classes
+            if wanted is None or class_ in wanted
         ]
 
     return cases

@@ -34,6 +34,11 @@ REFERENCES = ("area_share", *(f"control_{name}" for name in CONTROLS))
 class PointingParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     tolerance: int = Field(2, ge=0, description="pixels around the region that still count")
+    classes: list[str] | None = Field(
+        None,
+        description="classes gated (default: every class); a class told by the absence of a "
+        "feature (neutral, not_smile) has no single place for a map's peak to point at",
+    )
 
 
 def _decisive_mask(_: GateContext, case: Case, probe: Probe) -> np.ndarray:

@@ -23,6 +23,12 @@ from xaigate.stats import derived_seed
 class RandomisationParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     images: int = Field(8, ge=2, description="probe images per class (the first ones)")
+    within: str | None = Field(
+        None,
+        description="compare the maps only inside this probe region (the object, e.g. face); "
+        "default the whole image. A random network's maps also separate object from background, "
+        "which lifts a whole-image correlation without saying anything about the trained model",
+    )
 
 
 def _cases(context: GateContext, model: str, explainer: str, check: str) -> list[Case]:
@@ -55,7 +61,7 @@ def randomisation_sanity(context: GateContext, case: Case) -> Measurement:
     def correlations(step: int) -> dict[str, float]:
         layer, randomised = cascade[step]
         maps = context.store.get(randomised, explainer, probes, target, model_variant=f"~{layer}")
-        return compare_maps(probes, trained, maps, rank_correlation)
+        return compare_maps(probes, trained, maps, rank_correlation, params.within)
 
     top = list(correlations(0).values())
     return Measurement(

@@ -31,9 +31,12 @@ BASELINES: tuple[str, ...] = ("blur", "black", "mean")
 BLUR_SIGMA = 5.0
 # Images per predict_proba call; whole steps are stacked up to this, never split.
 BATCH_SIZE = 256
-# A random-order AUC below this means the model gives the target (almost) no probability at
+# A random-order area below this means the model gives the target (almost) no probability at
 # all, so a ratio to it would measure noise.
 RATIO_FLOOR = 1e-6
+# With the baseline's level subtracted: a random-order area above it below this (a hundredth
+# of the unit square) means the image holds almost no evidence the baseline lacks.
+GAIN_FLOOR = 0.01
 
 
 def baseline_images(
@@ -76,6 +79,40 @@ def pixel_orders(maps: np.ndarray) -> np.ndarray:
         raise ValueError("maps contain NaN or infinite values; there is no order to follow")
     # A stable sort, so a flat or partly flat map gives one deterministic order.
     return np.argsort(-maps.reshape(len(maps), -1), axis=1, kind="stable")
+
+
+def patch_orders(maps: np.ndarray, patch: int) -> np.ndarray:
+    """(N, H*W) flat pixel indices, moved a square `patch` at a time, patches by decreasing mean
+    attribution (region perturbation, Samek et al. 2017, "Evaluating the visualization of what
+    a deep neural network has learned"); pixels of a patch follow each other in raster order.
+
+    Moving single pixels in a random order sprinkles salt-and-pepper noise over the image,
+    which a model reads as evidence of its own, so the random reference would measure noise;
+    patches keep both orders' intermediate images alike. `patch=1` is `pixel_orders(maps)`.
+    Edge patches are smaller when `patch` does not divide the image.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    if patch < 1:
+        raise ValueError(f"patch must be at least 1 pixel, got {patch}")
+    if patch == 1:
+        return pixel_orders(maps)
+    if maps.ndim != 3:
+        raise ValueError(f"maps must be (N, H, W), got shape {maps.shape}")
+    if not np.isfinite(maps).all():
+        raise ValueError("maps contain NaN or infinite values; there is no order to follow")
+    n, height, width = maps.shape
+    rows, cols = np.divmod(np.arange(height * width), width)
+    per_row = -(-width // patch)
+    patch_of = (rows // patch) * per_row + cols // patch
+    count = np.bincount(patch_of)
+    orders = np.empty((n, height * width), dtype=np.int64)
+    for i, attribution in enumerate(maps.reshape(n, -1)):
+        mean = np.bincount(patch_of, weights=attribution) / count
+        rank = np.empty_like(count)
+        rank[np.argsort(-mean, kind="stable")] = np.arange(count.size)
+        # Sort by patch rank, then by raster position inside the patch.
+        orders[i] = np.lexsort((np.arange(height * width), rank[patch_of]))
+    return orders
 
 
 def deletion_curves(
@@ -134,28 +171,41 @@ def area_under_curve(curves: np.ndarray) -> np.ndarray:
 
 
 def deletion_ratio(
-    auc: np.ndarray, random_auc: np.ndarray, *, floor: float = RATIO_FLOOR
+    auc: np.ndarray,
+    random_auc: np.ndarray,
+    *,
+    level: np.ndarray | float = 0.0,
+    floor: float = RATIO_FLOOR,
 ) -> np.ndarray:
     """(N,) deletion AUC of the explainer over that of a random order, per image.
 
     Lower is better: below 1 the map finds evidence faster than chance (Petsiuk et al. 2018
     give the AUCs; the ratio to a random order is ours, for thresholds that hold across models).
-    `random_auc` may be (R, N) for R random orders; they are averaged first. NaN where the
-    random AUC is below `floor` (the model never believed in the target).
+    `level` (scalar or (N,)), when given, is subtracted from both areas first: pass the
+    probability of the baseline image, where both curves end, and the ratio compares only the
+    evidence removed. Without it a class the model already gives to the baseline (a blurred
+    face read as surprised) has both areas dominated by what no order can remove, and its
+    ratio is squeezed towards 1 whatever the map. `random_auc` may be (R, N) for R random
+    orders; they are averaged first. NaN where the random area is below `floor`.
     """
-    return _ratio(auc, random_auc, floor)
+    return _ratio(auc, random_auc, level, floor)
 
 
 def insertion_ratio(
-    auc: np.ndarray, random_auc: np.ndarray, *, floor: float = RATIO_FLOOR
+    auc: np.ndarray,
+    random_auc: np.ndarray,
+    *,
+    level: np.ndarray | float = 0.0,
+    floor: float = RATIO_FLOOR,
 ) -> np.ndarray:
     """(N,) insertion AUC of the explainer over that of a random order, per image.
 
     Higher is better: above 1 the map restores the evidence faster than chance (Petsiuk et al.
-    2018). `random_auc` may be (R, N), averaged first. NaN where the random AUC is below
-    `floor` (even the intact image gives the target almost no probability).
+    2018). `level`: the baseline image's probability, where both curves start, subtracted from
+    both areas (see `deletion_ratio`). `random_auc` may be (R, N), averaged first. NaN where
+    the random area is below `floor` (the image holds almost no evidence for the target).
     """
-    return _ratio(auc, random_auc, floor)
+    return _ratio(auc, random_auc, level, floor)
 
 
 def _baseline(images: np.ndarray, baseline: Baseline | np.ndarray, blur_sigma: float) -> np.ndarray:
@@ -166,13 +216,17 @@ def _baseline(images: np.ndarray, baseline: Baseline | np.ndarray, blur_sigma: f
     return baseline_images(images, baseline, blur_sigma=blur_sigma)
 
 
-def _ratio(auc: np.ndarray, random_auc: np.ndarray, floor: float) -> np.ndarray:
+def _ratio(
+    auc: np.ndarray, random_auc: np.ndarray, level: np.ndarray | float, floor: float
+) -> np.ndarray:
     auc = np.asarray(auc, dtype=np.float64)
     reference = np.asarray(random_auc, dtype=np.float64)
     if reference.ndim == 2:
         reference = reference.mean(axis=0)
     if auc.ndim != 1 or reference.shape != auc.shape:
         raise ValueError(f"auc {auc.shape} and random_auc {np.shape(random_auc)} do not match")
+    level = np.broadcast_to(np.asarray(level, dtype=np.float64), auc.shape)
+    auc, reference = auc - level, reference - level
     safe = reference > floor
     return np.divide(auc, reference, out=np.full_like(auc, np.nan), where=safe)
 

@@ -25,7 +25,7 @@ def _constant(values: np.ndarray) -> bool:
     return bool(values.min() == values.max())
 
 
-def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+def rank_correlation(a: np.ndarray, b: np.ndarray, within: np.ndarray | None = None) -> float:
     """Spearman rank correlation of the two maps' pixels, ties given their average rank.
 
     Adebayo et al. 2018, "Sanity checks for saliency maps", compare maps of a trained and a
@@ -33,8 +33,13 @@ def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
     increasing transform of either map. Spearman is undefined when a map is constant (zero rank
     variance); here two constant maps score 1.0 if equal and 0.0 if not, and a constant map
     against a varying one scores 0.0: a flat map orders nothing, so it agrees with no ordering.
+    `within`, an HxW boolean mask, restricts the comparison to its pixels (e.g. the object).
     """
     flat_a, flat_b = _flat_pair(a, b)
+    if within is not None:
+        if within.shape != a.shape or within.dtype != bool or not within.any():
+            raise ValueError(f"within must be a non-empty boolean mask of shape {a.shape}")
+        flat_a, flat_b = flat_a[within.ravel()], flat_b[within.ravel()]
     if _constant(flat_a) or _constant(flat_b):
         return float(_constant(flat_a) and _constant(flat_b) and flat_a[0] == flat_b[0])
     return float(stats.spearmanr(flat_a, flat_b).statistic)

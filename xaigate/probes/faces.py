@@ -279,7 +279,10 @@ def _brows(
         rows, cols = _thick_segment(inner, outer, 2.2 * s)
         rr, cc = draw.polygon(rows, cols, shape=(size, size))
         _paint(canvas, face, rr, cc, colour)
-        mask |= _box((size, size), rr, cc, pad)
+        # A raised brow is told by where it is not: the region spans down to the unraised
+        # place, so the skin between brow and eye, which carries that evidence, is in it.
+        rr = np.concatenate([rr, rr + int(np.ceil(lift))]).clip(0, size - 1)
+        mask |= _box((size, size), rr, np.concatenate([cc, cc]), pad)
     return mask & face & ~eyes
 
 
