@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytest
-from gate_runner import REFERENCE_CARD
+import yaml
+from gate_runner import FAST_CHECKS, REFERENCE_CARD, fast_thresholds, run_gate
 
 from xaigate.cache import ENV_VAR, ExplanationCache, cache_root, explanation_keys
 from xaigate.context import ExplanationStore
@@ -263,3 +264,41 @@ def test_store_computes_only_what_memory_and_disk_lack(tmp_path: Path, card: Mod
     memory_only = ExplanationStore(0)
     memory_only.get(model, explainer, images[:2], 0)
     assert explainer.batches == [3, 2, 1, 2] and memory_only.cache_summary() == "disabled"
+
+
+def _small_thresholds(folder: Path) -> Path:
+    """The fast thresholds cut further: LIME with 100 samples and Grad-CAM, three checks."""
+    content = yaml.safe_load(fast_thresholds(folder).read_text())
+    content["explainers"]["lime"]["num_samples"] = 100
+    kept = ("model_accuracy", "region_focus", "class_contrast")
+    assert set(kept) <= set(FAST_CHECKS)
+    content["checks"] = {name: content["checks"][name] for name in kept}
+    path = folder / "thresholds-small.yaml"
+    path.write_text(yaml.safe_dump(content, sort_keys=False))
+    return path
+
+
+@pytest.mark.slow
+def test_warm_gate_reads_every_explanation_from_the_cache(
+    tmp_path: Path, smile_probes: Path
+) -> None:
+    cache = tmp_path / "cache"
+    arguments = ("--probes", smile_probes, "--thresholds", _small_thresholds(tmp_path))
+    cold = run_gate(tmp_path, *arguments, cache=cache)
+    warm = run_gate(tmp_path, *arguments, cache=cache)
+    assert cold.verdict is not None and warm.verdict is not None, cold.output + warm.output
+    assert cold.verdict["results"] and warm.verdict["results"] == cold.verdict["results"]
+    cold_use = cold.verdict["provenance"]["explanation_cache"]
+    warm_use = warm.verdict["provenance"]["explanation_cache"]
+    assert cold_use["root"] == str(cache) == warm_use["root"]
+    assert cold_use["hits"] == 0 and cold_use["misses"] == cold_use["writes"] > 0
+    assert warm_use["hits"] == cold_use["misses"] and warm_use["misses"] == 0
+    assert warm_use["writes"] == 0
+
+    bypassed = tmp_path / "bypassed"
+    run = run_gate(
+        tmp_path, *arguments, "--no-cache", "-k", "region_focus and gradcam", cache=bypassed
+    )
+    assert run.verdict is not None and run.verdict["results"], run.output
+    assert run.verdict["provenance"]["explanation_cache"] == "disabled"
+    assert not bypassed.exists()
