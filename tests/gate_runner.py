@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from xaigate.cache import ENV_VAR
+
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_CARD = ROOT / "models" / "smile-cnn" / "model.yaml"
 # The checks that the end-to-end tests run: the shipped thresholds for them, unchanged.
@@ -54,9 +56,14 @@ class GateRun:
         ]
 
 
-def run_gate(tmp_path: Path, *args: str | Path) -> GateRun:
-    """Run `pytest suites` in a fresh process, as a user or CI would, and read gate.json."""
+def run_gate(tmp_path: Path, *args: str | Path, cache: Path | None = None) -> GateRun:
+    """Run `pytest suites` in a fresh process, as a user or CI would, and read gate.json.
+
+    The explanation cache is `cache`, by default a fresh folder under `tmp_path`: a test never
+    reads or fills the project's own `.cache/`.
+    """
     verdict_path = tmp_path / f"gate-{len(list(tmp_path.glob('gate-*.json')))}.json"
+    cache = tmp_path / "xaigate-cache" if cache is None else cache
     completed = subprocess.run(
         [
             sys.executable,
@@ -72,7 +79,7 @@ def run_gate(tmp_path: Path, *args: str | Path) -> GateRun:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
+        env={**os.environ, "PYTHONHASHSEED": "0", ENV_VAR: str(cache)},
         timeout=1800,
     )
     verdict = json.loads(verdict_path.read_text()) if verdict_path.exists() else None

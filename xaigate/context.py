@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xaigate.cache import ExplanationCache, explanation_keys
 from xaigate.errors import UsageError
 from xaigate.explainers import EXPLAINERS, Explainer, Explanation
 from xaigate.metrics.localisation import border_mask
@@ -41,10 +42,16 @@ def region_mask(probe: Probe, region: str) -> np.ndarray:
 
 @dataclass
 class ExplanationStore:
-    """Each explanation is computed once per (model, image, explainer, target) and shared."""
+    """Each explanation is computed once per (model, image, explainer, target) and shared.
+
+    Looked up in memory first, then in the on-disk `cache` when there is one (None: memory
+    only, as in the engine's tests and under `--no-cache`); what is still missing is computed
+    in one batch and written to both.
+    """
 
     seed: int
     computed: dict[tuple[str, str, str, int, str], Explanation] = field(default_factory=dict)
+    cache: ExplanationCache | None = None
 
     def seed_for(self, explainer: str, probe_id: str, salt: str = "") -> int:
         """The seed of one explanation; `salt` draws another one (for stability across seeds)."""
@@ -67,29 +74,54 @@ class ExplanationStore:
             return (f"{model.name}{model_variant}", explainer.name, probe.id, target, salt)
 
         missing = [probe for probe in probes if key(probe) not in self.computed]
-        if missing:
-            images = np.stack([probe.image for probe in missing]).astype(np.float32)
-            seeds = [self.seed_for(explainer.name, probe.id, salt) for probe in missing]
-            targets = np.full(len(missing), target, dtype=np.int64)
-            for probe, explanation in zip(
-                missing, explainer.explain(model, images, targets, seeds), strict=True
-            ):
-                _check_map(explanation, probe, model)
-                self.computed[key(probe)] = explanation
+        if not missing:
+            return [self.computed[key(probe)] for probe in probes]
+        seeds = [self.seed_for(explainer.name, probe.id, salt) for probe in missing]
+        disk_keys: list[str] = []
+        if self.cache is not None:
+            # The disk key names the model by its digest, which already tells a randomised
+            # variant from the trained model, so `model_variant` is not part of it.
+            disk_keys = explanation_keys(
+                model, explainer, [probe.image for probe in missing], seeds, target
+            )
+            for probe, disk_key in zip(missing, disk_keys, strict=True):
+                found = self.cache.get(disk_key)
+                if found is not None and _map_problem(found, probe, model) is None:
+                    self.computed[key(probe)] = found
+        todo = [i for i, probe in enumerate(missing) if key(probe) not in self.computed]
+        if todo:
+            images = np.stack([missing[i].image for i in todo]).astype(np.float32)
+            targets = np.full(len(todo), target, dtype=np.int64)
+            explanations = explainer.explain(model, images, targets, [seeds[i] for i in todo])
+            for i, explanation in zip(todo, explanations, strict=True):
+                _check_map(explanation, missing[i], model)
+                self.computed[key(missing[i])] = explanation
+                if self.cache is not None:
+                    self.cache.put(disk_keys[i], explanation)
         return [self.computed[key(probe)] for probe in probes]
 
+    def cache_summary(self) -> dict[str, object] | str:
+        """For the verdict's provenance: the disk cache's root and use, or `disabled`."""
+        return "disabled" if self.cache is None else self.cache.summary()
 
-def _check_map(explanation: Explanation, probe: Probe, model: ModelAdapter) -> None:
+
+def _map_problem(explanation: Explanation, probe: Probe, model: ModelAdapter) -> str | None:
+    """Why a map cannot be used for `probe` (None when it can)."""
     expected = probe.image.shape[:2]
     if explanation.attribution.shape != expected:
-        raise RuntimeError(
+        return (
             f"{explanation.method} returned a {explanation.attribution.shape} map for "
             f"{probe.id} on {model.name}; expected {expected}"
         )
     if not np.all(np.isfinite(explanation.attribution)):
-        raise RuntimeError(
-            f"{explanation.method} returned a non-finite map for {probe.id} on {model.name}"
-        )
+        return f"{explanation.method} returned a non-finite map for {probe.id} on {model.name}"
+    return None
+
+
+def _check_map(explanation: Explanation, probe: Probe, model: ModelAdapter) -> None:
+    problem = _map_problem(explanation, probe, model)
+    if problem is not None:
+        raise RuntimeError(problem)
 
 
 @dataclass
@@ -106,8 +138,15 @@ class GateContext:
 
     @classmethod
     def open(
-        cls, thresholds_path: Path | str, card_paths: Sequence[Path | str], probes_path: Path | str
+        cls,
+        thresholds_path: Path | str,
+        card_paths: Sequence[Path | str],
+        probes_path: Path | str,
+        *,
+        cache: ExplanationCache | None = None,
     ) -> GateContext:
+        """Load and cross-check every input; `cache` keeps explanations on disk between runs
+        (None, the default: in memory only)."""
         thresholds = load_thresholds(thresholds_path)
         probe_set = load_probe_set(probes_path)
         explainers = {
@@ -127,9 +166,8 @@ class GateContext:
             originals = np.stack([p.image for p in resized if not is_variant(p)])
             for explainer in explainers.values():
                 explainer.prepare(model, originals)
-        return cls(
-            thresholds, probe_set, models, probes, explainers, ExplanationStore(thresholds.seed)
-        )
+        store = ExplanationStore(thresholds.seed, cache=cache)
+        return cls(thresholds, probe_set, models, probes, explainers, store)
 
     def class_index(self, model: str, class_: str) -> int:
         return self.models[model].classes.index(class_)

@@ -60,6 +60,8 @@ def provenance(context: GateContext) -> dict[str, Any]:
         "bootstrap": thresholds.schema.bootstrap.model_dump(),
         "border_width": thresholds.schema.border_width,
         "libraries": library_versions(),
+        # Hits and misses of this run: a warm run reads every explanation back from disk.
+        "explanation_cache": context.store.cache_summary(),
     }
 
 

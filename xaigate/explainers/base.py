@@ -63,6 +63,14 @@ class Explainer(ABC):
     def params(self) -> dict[str, Any]:
         return self.config.model_dump()
 
+    def fingerprint(self, model: ModelAdapter) -> dict[str, Any]:
+        """Everything of this explainer that determines its maps of `model`, as JSON values.
+
+        The explanation cache keys on it: an explainer whose output also depends on state set in
+        `prepare` (a baseline computed from the probe set) must add a digest of that state.
+        """
+        return {"params": self.params()}
+
 
 class PerImageExplainer(Explainer):
     """An explainer that works one image at a time (LIME, SHAP): subclasses write `explain_one`."""

@@ -9,7 +9,7 @@ image (of the model's original probes).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ from captum.attr import IntegratedGradients
 from pydantic import Field
 from scipy import ndimage
 
+from xaigate.digests import array_digest
 from xaigate.explainers.base import Explainer, ExplainerConfig, Explanation, register_explainer
 from xaigate.explainers.torch_layers import explain_in_batches, reason_not_applicable, scores_of
 from xaigate.models.adapter import ModelAdapter
@@ -61,6 +62,14 @@ class IntegratedGradientsExplainer(Explainer):
 
     def prepare(self, model: ModelAdapter, probe_images: np.ndarray) -> None:
         self.mean_images[model.name] = probe_images.mean(axis=0)
+
+    def fingerprint(self, model: ModelAdapter) -> dict[str, Any]:
+        fingerprint = super().fingerprint(model)
+        if self.config.baseline == "mean":
+            # The mean image comes from the probe set seen in `prepare`, not from the params.
+            mean = self.mean_images.get(model.name)
+            fingerprint["mean_baseline"] = None if mean is None else array_digest(mean)
+        return fingerprint
 
     def explain(
         self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, seeds: list[int]

@@ -1,0 +1,245 @@
+"""The persistent explanation cache: one `.npz` file per explanation, on disk between runs.
+
+An explanation is keyed by everything that determines it: the model (artifact digest and card),
+the exact image, the explainer's name and fingerprint (parameters and prepared state), the seed,
+the target, and the environment that computes it (library versions, xaigate's explainer and model
+code, torch's threads and CPU kernels). Any change of these is another key, so nothing is ever
+invalidated in place; stale files are simply never read again (`make clean` removes them).
+
+Files hold the map and JSON metadata, never pickles. Each is written to a temporary file in its
+own folder and renamed into place, so concurrent writers (pytest-xdist workers) of the same key
+leave one complete file and a reader never sees half of one. A file that cannot be read back
+exactly (truncated, corrupt, another format) is a miss, and the recomputed explanation replaces it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import uuid
+import warnings
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xaigate.digests import array_digest, json_digest
+from xaigate.explainers.base import Explainer, Explanation
+from xaigate.models.adapter import ModelAdapter
+
+CACHE_FORMAT = 1  # bump when the file layout or the meaning of a key changes
+ENV_VAR = "XAIGATE_CACHE"
+DEFAULT_FOLDER = Path(".cache") / "xaigate"
+LIBRARIES = ("numpy", "scipy", "torch", "captum", "lime", "shap", "scikit-image", "scikit-learn")
+# The packages whose code turns (model, image, parameters) into a map.
+CODE = ("explainers", "models")
+
+_log = logging.getLogger(__name__)
+
+
+def cache_root(project_root: Path | str) -> Path:
+    """`$XAIGATE_CACHE` when set, else `.cache/xaigate/` under the project root; absolute."""
+    moved = os.environ.get(ENV_VAR)
+    root = Path(moved) if moved else Path(project_root) / DEFAULT_FOLDER
+    return root.absolute()
+
+
+@cache
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@cache
+def _static_environment() -> dict[str, Any]:
+    versions = {}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    package = Path(__file__).parent
+    sources = sorted(path for folder in CODE for path in (package / folder).rglob("*.py"))
+    code = {str(path.relative_to(package)): _file_digest(path) for path in sources}
+    return {"libraries": versions, "code": json_digest(code), "machine": platform.machine()}
+
+
+def environment() -> dict[str, Any]:
+    """What besides the inputs decides a map's last bits: libraries, xaigate's code, and torch's
+    thread count and CPU kernels (they fix the order of floating-point reductions)."""
+    import torch  # already loaded by the explainers; here only to read its settings
+
+    return {
+        **_static_environment(),
+        "torch_threads": torch.get_num_threads(),
+        "torch_cpu": torch.backends.cpu.get_cpu_capability(),
+    }
+
+
+def model_identity(model: ModelAdapter) -> dict[str, Any]:
+    """The artifact's digest and the card, which says how the model is fed and read.
+
+    The card's artifact path is left out (the digest covers its content) and a local
+    architecture file is replaced by its digest, so a moved clone still hits and an edited
+    architecture misses.
+    """
+    card = model.card.model_dump(mode="json", exclude={"artifact"})
+    if model.card.architecture is not None:
+        target, class_name = model.card.architecture_parts()
+        if isinstance(target, Path) and target.is_file():
+            card["architecture"] = f"{_file_digest(target.resolve())}:{class_name}"
+    return {"digest": model.digest, "card": card}
+
+
+def explanation_keys(
+    model: ModelAdapter,
+    explainer: Explainer,
+    images: Sequence[np.ndarray],
+    seeds: Sequence[int],
+    target: int,
+) -> list[str]:
+    """The cache key of each image's explanation by `explainer` of `model` for `target`."""
+    shared = {
+        "format": CACHE_FORMAT,
+        "environment": environment(),
+        "model": model_identity(model),
+        "explainer": explainer.name,
+        "fingerprint": explainer.fingerprint(model),
+        "target": int(target),
+    }
+    return [
+        json_digest({**shared, "image": array_digest(image), "seed": int(seed)})
+        for image, seed in zip(images, seeds, strict=True)
+    ]
+
+
+@dataclass
+class CacheStats:
+    """Disk use of one run. `rejected`: files there but unreadable or not the key's (counted as
+    misses); `unstorable`: explanations whose metadata JSON cannot hold exactly (not written)."""
+
+    hits: int = 0
+    misses: int = 0
+    writes: int = 0
+    rejected: int = 0
+    unstorable: int = 0
+    write_errors: int = 0
+
+
+class ExplanationCache:
+    """Explanations on disk under `root`, one file per key, in folders by the key's first byte."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).absolute()
+        self.stats = CacheStats()
+
+    def path_of(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.npz"
+
+    def get(self, key: str) -> Explanation | None:
+        """The stored explanation of `key`, exactly as it was put; None when there is none."""
+        path = self.path_of(key)
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                explanation = _decode(key, archive["attribution"], archive["meta"])
+        except FileNotFoundError:
+            self.stats.misses += 1
+            return None
+        except Exception as exc:  # any unreadable file is a miss: never crash, never serve it
+            _log.debug("xaigate cache: unreadable %s: %r", path, exc)
+            explanation = None
+        if explanation is None:
+            self.stats.rejected += 1
+            self.stats.misses += 1
+            return None
+        self.stats.hits += 1
+        return explanation
+
+    def put(self, key: str, explanation: Explanation) -> None:
+        """Store `explanation` under `key`, atomically; one that JSON cannot hold exactly (NaN,
+        tuples, numpy scalars in its metadata) is not stored, so it is recomputed instead."""
+        meta = _encode(key, explanation)
+        if meta is None:
+            self.stats.unstorable += 1
+            return
+        path = self.path_of(key)
+        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with temporary.open("xb") as stream:
+                    np.savez(stream, attribution=explanation.attribution, meta=meta)
+                # No fsync: a file torn by a crash fails its zip CRC and is read as a miss.
+                os.replace(temporary, path)
+            finally:
+                temporary.unlink(missing_ok=True)
+        except OSError as exc:
+            # The cache only saves time: a folder it cannot write costs speed, not the verdict.
+            if not self.stats.write_errors:
+                warnings.warn(f"xaigate cache: cannot write under {self.root}: {exc}", stacklevel=2)
+            self.stats.write_errors += 1
+            return
+        self.stats.writes += 1
+
+    def summary(self) -> dict[str, Any]:
+        """For the verdict's provenance: where the cache is and how it was used."""
+        return {"root": str(self.root), **asdict(self.stats)}
+
+
+def _metadata(key: str, explanation: Explanation) -> dict[str, Any]:
+    return {
+        "key": key,
+        "format": CACHE_FORMAT,
+        "method": explanation.method,
+        "target": explanation.target,
+        "params": explanation.params,
+        "seed": explanation.seed,
+        "seconds": explanation.seconds,
+        "extras": explanation.extras,
+    }
+
+
+def _encode(key: str, explanation: Explanation) -> np.ndarray | None:
+    content = _metadata(key, explanation)
+    try:
+        text = json.dumps(content, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    decoded = json.loads(text)
+    # Equality with types: 1 == 1.0 and (1,) != [1] would otherwise slip through.
+    if decoded != content or _types(decoded) != _types(content):
+        return None
+    if explanation.attribution.ndim != 2 or explanation.attribution.dtype.kind != "f":
+        return None
+    return np.frombuffer(text.encode(), dtype=np.uint8)
+
+
+def _types(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _types(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_types(item) for item in value]
+    return type(value)
+
+
+def _decode(key: str, attribution: np.ndarray, meta: np.ndarray) -> Explanation | None:
+    content = json.loads(meta.tobytes().decode())
+    if content.get("key") != key or content.get("format") != CACHE_FORMAT:
+        return None  # another key's file in this place: not ours to serve
+    if attribution.ndim != 2 or attribution.dtype.kind != "f":
+        return None
+    return Explanation(
+        attribution=attribution,
+        method=content["method"],
+        target=content["target"],
+        params=content["params"],
+        seed=content["seed"],
+        seconds=content["seconds"],
+        extras=content["extras"],
+    )
