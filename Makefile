@@ -7,8 +7,10 @@ PROBES := probes/smile
 MODEL := models/smile-cnn
 VARIANTS := glasses,mouth_mask,bright,dark
 PYTEST_ARGS ?=
+# Two pytest-xdist workers, cases of one model and explainer on one worker; PARALLEL= runs serially.
+PARALLEL ?= -n 2 --dist loadgroup
 
-.PHONY: gate gate-emotion test install probes models lint clean
+.PHONY: gate gate-smile gate-emotion test install probes models lint clean
 
 install: $(INSTALLED)
 
@@ -28,12 +30,21 @@ models: $(MODEL)/weights.pt models/emotion-cnn/weights.pt
 models/%-cnn/weights.pt: | $(INSTALLED)
 	$(PY) -m models.recipes.face_cnn --task $* --out models/$*-cnn
 
+# Both reference models, each on its own probe set and verdict; both always run, and the
+# worse exit code wins (1 a failed gate, 4 a usage error).
 gate: $(INSTALLED) probes models
-	$(PY) -m pytest suites $(PYTEST_ARGS)
+	@status=0; \
+	$(PY) -m pytest suites $(PARALLEL) $(PYTEST_ARGS) || status=$$?; \
+	$(PY) -m pytest suites --model models/emotion-cnn/model.yaml --probes probes/emotion \
+		--gate-json reports/gate-emotion.json $(PARALLEL) $(PYTEST_ARGS) || status=$$((status > $$? ? status : $$?)); \
+	exit $$status
+
+gate-smile: $(INSTALLED) probes models
+	$(PY) -m pytest suites $(PARALLEL) $(PYTEST_ARGS)
 
 gate-emotion: $(INSTALLED) probes models
 	$(PY) -m pytest suites --model models/emotion-cnn/model.yaml --probes probes/emotion \
-		--gate-json reports/gate-emotion.json $(PYTEST_ARGS)
+		--gate-json reports/gate-emotion.json $(PARALLEL) $(PYTEST_ARGS)
 
 test: $(INSTALLED)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
