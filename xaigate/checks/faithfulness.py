@@ -34,6 +34,15 @@ class FaithfulnessParams(BaseModel):
         4, ge=1, description="side in pixels (at the model's input size) of the squares moved"
     )
     baseline: Literal["blur", "black", "mean"] = "blur"
+    min_evidence: float = Field(
+        0.1,
+        ge=0.0,
+        lt=1.0,
+        description="an image enters only when the model gives its class this much more "
+        "probability than the baseline image: below it there is no evidence for the orders to "
+        "move, and the ratio of two near-zero areas is noise (left out, counted in the result; "
+        "a case with no image left is an error, not a pass)",
+    )
     images: int = Field(30, ge=2, description="probe images per class (the first ones)")
     classes: list[str] | None = Field(
         None,
@@ -63,15 +72,25 @@ def _measure(context: GateContext, case: Case, deleting: bool) -> Measurement:
     explained = curves(predict, images, orders, targets, **options)
     auc = area_under_curve(explained)
     random_auc = area_under_curve(curves(predict, images, random_orders, targets, **options))
-    # Both curves meet at the baseline image (deletion's end, insertion's start).
+    # Both curves meet at the baseline image (deletion's end, insertion's start) and at the
+    # intact image (the other end).
     level = explained[:, -1] if deleting else explained[:, 0]
+    intact = explained[:, 0] if deleting else explained[:, -1]
     ratios = ratio(auc, random_auc, level=level, floor=GAIN_FLOOR)
+    evident = intact - level >= params.min_evidence
+    # NaN: the random order leaves no area above the baseline's level (any patch it moves
+    # already destroys the class), so there is no reference to beat. It depends on the model
+    # and the random order only, never on the map, so leaving it out cannot favour a map.
+    referenced = np.isfinite(ratios)
+    kept = evident & referenced
     return Measurement(
-        {probe.id: float(r) for probe, r in zip(probes, ratios, strict=True)},
+        {probe.id: float(r) for probe, r, keep in zip(probes, ratios, kept, strict=True) if keep},
         {
             "auc": float(auc.mean()),
             "random_auc": float(random_auc.mean()),
             "baseline_probability": float(level.mean()),
+            "images_without_evidence": float((~evident).sum()),
+            "images_without_reference": float((evident & ~referenced).sum()),
             "random_seed": seed,
         },
     )
