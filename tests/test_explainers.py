@@ -24,6 +24,7 @@ from xaigate.explainers.lime_explainer import (
     segment,
     segment_means,
 )
+from xaigate.explainers.masking import MaskedImages
 from xaigate.models.card import load_card
 from xaigate.models.loading import load_model
 from xaigate.probes import TASK_CLASSES, faces_to_arrays, generate_faces
@@ -91,6 +92,22 @@ def test_lime_records_its_parameters(model, faces) -> None:  # noqa: ANN001
     assert explanation.method == "lime" and explanation.seed == 3
     assert explanation.params["num_samples"] == 300 and explanation.seconds > 0
     assert explanation.extras["segments"] > 10  # SLIC, not quickshift's handful
+
+
+def test_masked_images_are_np_where_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    kept = rng.random((4, 5, 3), dtype=np.float32)
+    replaced = rng.random((4, 5, 3), dtype=np.float32)
+    special = [np.nan, -0.0, 0.0, np.inf, -np.inf, 1e-45, -3.4e38]
+    kept.flat[: len(special)] = special
+    replaced.flat[-len(special) :] = special[::-1]
+    masks = rng.random((6, kept.size)) < 0.5
+    expected = np.where(masks.reshape(6, 4, 5, 3), replaced, kept)
+    blend = MaskedImages(kept, replaced)
+    bit_masks = np.where(masks, np.uint32(0xFFFFFFFF), np.uint32(0))
+    for images in (blend.images(masks), blend.images_from_bit_masks(bit_masks)):
+        assert images.shape == (6, 4, 5, 3) and images.dtype == np.float32
+        assert images.tobytes() == expected.tobytes()  # NaN payloads and -0.0 included
 
 
 class Recorder:

@@ -121,15 +121,15 @@ class _LimeImageExplainer(lime_image.LimeImageExplainer):
         )
         data[0, :] = 1
         # lime hides the pixels whose segment label z has data[row, z] == 0 (labels are
-        # column numbers; a label beyond the columns is never hidden).
-        hidden = np.zeros((num_samples, max(n_features, int(segments.max()) + 1)), dtype=bool)
-        hidden[:, :n_features] = data == 0
+        # column numbers; a label beyond the columns is never hidden): all ones where hidden.
+        hidden = np.zeros((num_samples, max(n_features, int(segments.max()) + 1)), np.uint32)
+        hidden[:, :n_features] = np.where(data == 0, np.uint32(0xFFFFFFFF), np.uint32(0))
         perturbed = MaskedImages(image, fudged_image)
         per_value = np.repeat(segments.ravel(), image.shape[-1])  # segment of each H*W*C value
         labels = []
         for start in range(0, num_samples, batch_size):
             masks = np.take(hidden[start : start + batch_size], per_value, axis=1)
-            labels.append(np.asarray(classifier_fn(perturbed.images(masks))))
+            labels.append(np.asarray(classifier_fn(perturbed.images_from_bit_masks(masks))))
         return data, np.concatenate(labels)
 
 
