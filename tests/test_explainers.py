@@ -1,4 +1,5 @@
-"""Explainers: LIME is reproducible from its seed; Grad-CAM maps are well-formed."""
+"""Explainers: LIME is reproducible from its seed and computes what lime computes; Grad-CAM maps
+are well-formed."""
 
 from __future__ import annotations
 
@@ -6,15 +7,24 @@ import hashlib
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
 import torch
 from gate_runner import REFERENCE_CARD, ROOT
+from lime import lime_image
 
 from xaigate.explainers import EXPLAINERS
 from xaigate.explainers.gradcam import GradCamConfig
-from xaigate.explainers.lime_explainer import LimeConfig
+from xaigate.explainers.lime_explainer import (
+    LimeConfig,
+    LimeExplainer,
+    _LimeImageExplainer,
+    segment,
+    segment_means,
+)
+from xaigate.explainers.masking import MaskedImages
 from xaigate.models.card import load_card
 from xaigate.models.loading import load_model
 from xaigate.probes import TASK_CLASSES, faces_to_arrays, generate_faces
@@ -82,6 +92,80 @@ def test_lime_records_its_parameters(model, faces) -> None:  # noqa: ANN001
     assert explanation.method == "lime" and explanation.seed == 3
     assert explanation.params["num_samples"] == 300 and explanation.seconds > 0
     assert explanation.extras["segments"] > 10  # SLIC, not quickshift's handful
+
+
+def test_masked_images_are_np_where_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    kept = rng.random((4, 5, 3), dtype=np.float32)
+    replaced = rng.random((4, 5, 3), dtype=np.float32)
+    special = [np.nan, -0.0, 0.0, np.inf, -np.inf, 1e-45, -3.4e38]
+    kept.flat[: len(special)] = special
+    replaced.flat[-len(special) :] = special[::-1]
+    masks = rng.random((6, kept.size)) < 0.5
+    expected = np.where(masks.reshape(6, 4, 5, 3), replaced, kept)
+    blend = MaskedImages(kept, replaced)
+    bit_masks = np.where(masks, np.uint32(0xFFFFFFFF), np.uint32(0))
+    for images in (blend.images(masks), blend.images_from_bit_masks(bit_masks)):
+        assert images.shape == (6, 4, 5, 3) and images.dtype == np.float32
+        assert images.tobytes() == expected.tobytes()  # NaN payloads and -0.0 included
+
+
+class Recorder:
+    """predict_proba that keeps a float32 copy of every batch it is given."""
+
+    def __init__(self, model) -> None:  # noqa: ANN001
+        self.model = model
+        self.batches: list[np.ndarray] = []
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        self.batches.append(np.asarray(images, dtype=np.float32))
+        return self.model.predict_proba(self.batches[-1])
+
+
+def test_lime_perturbations_are_lime_own(model, faces) -> None:  # noqa: ANN001
+    """The vectorised data_labels draws, builds and classifies what lime 0.2.0.1's loop does."""
+    images, _ = faces
+    image = images[0].astype(np.float64)
+    segments = segment(image, LIME_CONFIG)
+    fill = segment_means(image, segments)
+    results = []
+    for explainer_class in (lime_image.LimeImageExplainer, _LimeImageExplainer):
+        recorder = Recorder(model)
+        explainer = explainer_class(random_state=4)
+        with mock.patch.object(lime_image, "tqdm", lambda iterable, **_: iterable):
+            data, labels = explainer.data_labels(image, fill, segments, recorder, 70, 16)
+        results.append((data, labels, recorder.batches))
+    (data, labels, batches), (fast_data, fast_labels, fast_batches) = results
+    assert [len(b) for b in fast_batches] == [len(b) for b in batches] == [16] * 4 + [6]
+    assert np.array_equal(fast_data, data) and np.array_equal(fast_labels, labels)
+    for fast, slow in zip(fast_batches, batches, strict=True):
+        assert np.array_equal(fast, slow)
+
+
+def test_lime_fill_is_lime_own_segment_mean(faces) -> None:  # noqa: ANN001
+    images, _ = faces
+    image = images[1].astype(np.float64)
+    segments = segment(image, LIME_CONFIG)
+    expected = image.copy()  # lime_image.explain_instance with hide_color=None
+    for x in np.unique(segments):
+        expected[segments == x] = (
+            np.mean(image[segments == x][:, 0]),
+            np.mean(image[segments == x][:, 1]),
+            np.mean(image[segments == x][:, 2]),
+        )
+    assert np.array_equal(segment_means(image, segments), expected)
+
+
+def test_lime_segmentation_is_computed_once_per_image(model, faces) -> None:  # noqa: ANN001
+    images, labels = faces
+    explainer = LimeExplainer(LIME_CONFIG)
+    with mock.patch("xaigate.explainers.lime_explainer.segment", side_effect=segment) as counted:
+        first = explainer.explain(model, images[:2], labels[:2], [5, 6])
+        again = explainer.explain(model, images[:2], 1 - labels[:2], [5, 6])
+    assert counted.call_count == 2  # the other class reuses each image's segments
+    fresh = lime_maps(model, images[:2], 1 - labels[:2], [5, 6])
+    assert np.array_equal(np.stack([e.attribution for e in again]), fresh)
+    assert not np.array_equal(first[0].attribution, again[0].attribution)
 
 
 def test_gradcam_maps_are_nonnegative_and_batch_independent(model, faces) -> None:  # noqa: ANN001

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 from gate_runner import REFERENCE_CARD
 
+from xaigate.metrics import faithfulness
 from xaigate.metrics.faithfulness import (
     area_under_curve,
     baseline_images,
+    clear_caches,
     deletion_curves,
     deletion_ratio,
     insertion_curves,
@@ -25,6 +27,7 @@ from xaigate.probes import TASK_CLASSES, faces_to_arrays, generate_faces
 SHAPE = (16, 16)
 WINDOW = (slice(4, 8), slice(4, 8))  # the only pixels the synthetic model looks at
 SMILE = TASK_CLASSES["smile"].index("smile")
+CURVES = (deletion_curves, insertion_curves)
 
 
 def window_model(images: np.ndarray) -> np.ndarray:
@@ -291,3 +294,43 @@ def test_a_precomputed_baseline_gives_the_same_curves() -> None:
         named = curves(window_model, images, maps, targets)
         given = curves(window_model, images, maps, targets, baseline=blurred)
         np.testing.assert_array_equal(named, given)
+
+
+def test_cached_blur_and_orders_give_the_curves_computed_afresh() -> None:
+    images, maps = window_images(4), random_maps(4, SHAPE, seed=8)
+    targets = np.ones(4, dtype=np.int64)
+    clear_caches()
+    fresh = [curves(window_model, images, maps, targets) for curves in CURVES]
+    assert faithfulness._CACHE.entries  # the blur and the orders were kept
+    again = [curves(window_model, images, maps, targets) for curves in CURVES]
+    for first, second in zip(fresh, again, strict=True):
+        np.testing.assert_array_equal(first, second)
+    uncached = deletion_curves(
+        window_model, images, pixel_orders(maps), targets, baseline=baseline_images(images)
+    )
+    np.testing.assert_array_equal(fresh[0], uncached)
+
+
+def test_cache_follows_the_content_not_the_array() -> None:
+    images, maps = window_images(2), window_maps(2)
+    targets = np.ones(2, dtype=np.int64)
+    before = deletion_curves(window_model, images, maps, targets)
+    images[:, WINDOW[0], WINDOW[1], :] = 0.0  # the same array, edited in place
+    maps[:, WINDOW[0], WINDOW[1]] = 0.0
+    after = deletion_curves(window_model, images, maps, targets)
+    expected = deletion_curves(
+        window_model, images, pixel_orders(maps), targets, baseline=baseline_images(images)
+    )
+    np.testing.assert_array_equal(after, expected)
+    assert not np.array_equal(before, after)
+
+
+def test_cache_stays_within_its_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = faithfulness._ContentCache(max_bytes=3 * 8 * SHAPE[0] * SHAPE[1])
+    monkeypatch.setattr(faithfulness, "_CACHE", cache)
+    targets = np.ones(1, dtype=np.int64)
+    for seed in range(5):
+        images, maps = window_images(1, seed), random_maps(1, SHAPE, seed)
+        deletion_curves(window_model, images, maps, targets)
+        assert cache.bytes <= cache.max_bytes
+    assert cache.bytes == sum(value.nbytes for value in cache.entries.values())

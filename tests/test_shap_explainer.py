@@ -13,7 +13,13 @@ from gate_runner import REFERENCE_CARD, ROOT
 from pydantic import ValidationError
 
 from xaigate.explainers import EXPLAINERS, Explanation
-from xaigate.explainers.shap_explainer import ShapConfig, background
+from xaigate.explainers.shap_explainer import (
+    ShapConfig,
+    _partition_tree,
+    _shap,
+    background,
+    seeded_global_numpy,
+)
 from xaigate.metrics.localisation import area_share, relevance_mass
 from xaigate.models.card import load_card
 from xaigate.models.loading import load_model
@@ -154,6 +160,47 @@ def test_parameters_and_seed_are_recorded(explanations: list[Explanation]) -> No
     assert first.method == "shap" and first.target == 1 and first.seed == SEEDS[0]
     assert first.params == {"max_evals": 500, "batch_size": 32, "masker": "blur(8,8)"}
     assert first.seconds > 0 and first.extras["evaluations"] <= CONFIG.max_evals
+
+
+def stock_shap_map(model, image: np.ndarray, target: int, seed: int, config: ShapConfig):  # noqa: ANN001, ANN201
+    """The map as shap computes it unaided: its Image masker over the background array."""
+    shap = _shap()
+    masker = shap.maskers.Image(background(image, config.masker), image.shape)
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        step = config.batch_size
+        parts = [model.predict_proba(batch[i : i + step]) for i in range(0, len(batch), step)]
+        return np.concatenate(parts)
+
+    explainer = shap.Explainer(predict, masker, algorithm="partition")
+    with seeded_global_numpy(seed):
+        result = explainer(
+            image[None],
+            max_evals=config.max_evals,
+            batch_size=config.batch_size,
+            outputs=[target],
+            silent=True,
+        )
+    return np.asarray(result.values)[0, ..., 0].sum(axis=-1).astype(np.float32)
+
+
+def test_maps_are_what_shap_computes_unaided(model, arrays) -> None:  # noqa: ANN001
+    """The mask-passing masker and the dense mask rows change the cost, not the values."""
+    images, labels = arrays
+    config = ShapConfig(max_evals=150, batch_size=7)  # odd: Partition then asks for 8 at once
+    ours = EXPLAINERS["shap"](config).explain(model, images[:2], labels[:2], SEEDS[:2])
+    for explanation, image, label, seed in zip(ours, images, labels, SEEDS, strict=False):
+        expected = stock_shap_map(model, image, int(label), seed, config)
+        assert np.array_equal(explanation.attribution, expected)
+
+
+def test_dense_mask_rows_are_the_sparse_rows() -> None:
+    from shap.utils._masked_model import make_masks
+
+    clustering, rows = _partition_tree((8, 8, 3))
+    sparse = make_masks(clustering)
+    for node in [0, 5, 191, 192, 300, sparse.shape[0] - 1]:
+        assert np.array_equal(rows[node, :], sparse[node, :].toarray().ravel())
 
 
 @pytest.mark.parametrize("masker", ["blur(0,8)", "blur(8)", "inpaint_telea", "constant(2)", ""])

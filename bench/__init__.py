@@ -1,0 +1,1 @@
+"""Benchmarks of explainer cost against the model's forward-pass floor (see README.md)."""
