@@ -32,6 +32,7 @@ from importlib.metadata import version
 
 import numpy as np
 import torch
+import yaml
 from threadpoolctl import threadpool_limits
 
 from bench.common import (
@@ -51,6 +52,7 @@ from bench.common import (
     variants,
 )
 from xaigate.explainers import EXPLAINERS
+from xaigate.explainers.base import ExplainerConfig
 from xaigate.explainers.lime_explainer import LimeConfig, segment
 from xaigate.metrics import faithfulness
 from xaigate.models.adapter import ModelAdapter
@@ -101,12 +103,27 @@ def run_faithfulness(
     return passes
 
 
-def bench_model(name: str, per_class: int, rounds: int) -> ModelResult:
+def configured(settings: list[str]) -> dict[str, ExplainerConfig]:
+    """The shipped explainer parameters, with `explainer.param=value` settings applied."""
+    configs = shipped_explainer_configs()
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        explainer, _, param = key.partition(".")
+        if explainer not in configs or not param or not value:
+            raise SystemExit(f"--set {setting!r}: expected EXPLAINER.PARAM=VALUE")
+        config = configs[explainer]
+        update = {**config.model_dump(), param: yaml.safe_load(value)}
+        configs[explainer] = type(config).model_validate(update)
+    return configs
+
+
+def bench_model(
+    name: str, per_class: int, rounds: int, configs: dict[str, ExplainerConfig]
+) -> ModelResult:
     model = load_reference(name)
     images, targets = arrays(model, first_originals(name, per_class))
     count = len(images)
     seeds = [100 + i for i in range(count)]
-    configs = shipped_explainer_configs()
     lime_config = configs["lime"]
     assert isinstance(lime_config, LimeConfig)
     steps = faithfulness_steps()
@@ -219,6 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", default=list(REFERENCE_MODELS))
     parser.add_argument("--per-class", type=int, default=8, help="first original probes per class")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="EXPLAINER.PARAM=VALUE",
+        help="measure another parameter than thresholds.yaml's, e.g. lime.batch_size=125",
+    )
     args = parser.parse_args(argv)
     set_threads(THREADS)
     versions = ", ".join(f"{p} {version(p)}" for p in ("torch", "lime", "shap", "numpy"))
@@ -226,10 +250,11 @@ def main(argv: list[str] | None = None) -> int:
         f"{versions}, Python {platform.python_version()}, {torch.get_num_threads()} torch "
         f"threads, {os.cpu_count()} cores; {args.rounds} rounds, first {args.per_class} "
         f"originals per class; load average {os.getloadavg()[0]:.2f} at the start"
+        + (f"; parameters changed: {', '.join(args.set)}" if args.set else "")
     )
     results = []
     for name in args.models:
-        result = bench_model(name, args.per_class, args.rounds)
+        result = bench_model(name, args.per_class, args.rounds, configured(args.set))
         print_scan(result)
         results.append(result)
     print_table(results)
