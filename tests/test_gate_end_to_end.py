@@ -208,11 +208,16 @@ def test_xdist_workers_and_merged_shards_give_the_single_run_verdict(
     given = ("--probes", smile_probes, "--thresholds", fast_thresholds(tmp_path))
     single = run_gate(tmp_path, *given)
     assert single.returncode == 0 and single.verdict and single.verdict["passed"], single.output
+    # The run knows its own efficiency: time inside the model, within the wall time.
+    provenance = single.verdict["provenance"]
+    assert 0 < provenance["model_seconds"] <= provenance["wall_seconds"]
+    assert provenance["wall_over_model"] >= 1.0
 
     parallel = run_gate(tmp_path, *given, "-n", "2", "--dist", "loadgroup")
     assert parallel.returncode == 0, parallel.output
     assert parallel.verdict is not None and parallel.verdict["passed"] is True
     assert parallel.verdict["provenance"]["workers"] == 2
+    assert parallel.verdict["provenance"]["model_seconds"] > 0  # summed over the workers
     assert _same_values(_values(single), _values(parallel))
 
     parts = []

@@ -62,6 +62,15 @@ def provenance(context: GateContext) -> dict[str, Any]:
         "libraries": library_versions(),
         # Hits and misses of this run: a warm run reads every explanation back from disk.
         "explanation_cache": context.store.cache_summary(),
+        # Seconds inside the models in this process: predict_proba's forwards and the gradient
+        # explainers' forward and backward passes (the fixture sets them against wall time).
+        "model_seconds": round(
+            sum(
+                getattr(model, "forward_seconds", 0.0) + getattr(model, "gradient_seconds", 0.0)
+                for model in context.models.values()
+            ),
+            3,
+        ),
     }
 
 

@@ -43,4 +43,4 @@ class GradCamExplainer(Explainer):
                 layer_maps, size, interpolate_mode=self.config.interpolation
             )[:, 0]
 
-        return explain_in_batches(self, images, targets, self.config.batch_size, maps_of)
+        return explain_in_batches(self, model, images, targets, self.config.batch_size, maps_of)

@@ -72,4 +72,4 @@ class GradCamPlusPlusExplainer(Explainer):
             maps = gradcam_plus_plus_maps(scores, layer, batch, batch_targets)
             return F.interpolate(maps[:, None], size=size, mode="bilinear")[:, 0]
 
-        return explain_in_batches(self, images, targets, self.config.batch_size, maps_of)
+        return explain_in_batches(self, model, images, targets, self.config.batch_size, maps_of)

@@ -88,4 +88,4 @@ class IntegratedGradientsExplainer(Explainer):
             # Signed sum over colour channels: one value per pixel, positive = for the class.
             return attributions.sum(dim=1)
 
-        return explain_in_batches(self, images, targets, self.config.batch_size, maps_of)
+        return explain_in_batches(self, model, images, targets, self.config.batch_size, maps_of)

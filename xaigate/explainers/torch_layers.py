@@ -40,6 +40,7 @@ def reason_not_applicable(probe) -> str | None:  # noqa: ANN001 - any zero-argum
 
 def explain_in_batches(
     explainer: Explainer,
+    model: ModelAdapter,
     images: np.ndarray,
     targets: np.ndarray,
     batch_size: int,
@@ -53,7 +54,9 @@ def explain_in_batches(
         chunk = np.ascontiguousarray(images[start : start + batch_size].transpose(0, 3, 1, 2))
         batch_targets = [int(t) for t in targets[start : start + batch_size]]
         maps = maps_of(torch.from_numpy(chunk).float(), batch_targets).detach().numpy()
-        seconds = (time.perf_counter() - started) / len(batch_targets)
+        elapsed = time.perf_counter() - started
+        model.gradient_seconds = getattr(model, "gradient_seconds", 0.0) + elapsed
+        seconds = elapsed / len(batch_targets)
         explanations.extend(
             Explanation(m.astype(np.float32), explainer.name, t, explainer.params(), None, seconds)
             for m, t in zip(maps, batch_targets, strict=True)

@@ -108,6 +108,9 @@ class TorchModel:
         self.card = card
         self.module = module if module is not None else load_torch_module(card)
         self.forward_seconds = 0.0  # time inside the model's forward in predict_proba
+        # Time of the gradient explainers' batches: their forward and backward passes (the map
+        # arithmetic around them, a weighted sum and an upsampling, is small beside them).
+        self.gradient_seconds = 0.0
         self._preprocess = _Preprocess(card.input)
         self._scores: _Scores | None = None
 
