@@ -16,12 +16,22 @@ from xaigate.gate import Gate
 from xaigate.probes import generate_faces, write_probe_set
 
 
-def thresholds_with(tmp_path: Path, **changes: object) -> Path:
+def fast_content(tmp_path: Path, *shipped_checks: str) -> dict:
+    """The fast thresholds as a document, plus `shipped_checks` as thresholds.yaml has them."""
     content = yaml.safe_load(fast_thresholds(tmp_path).read_text())
-    content.update(changes)
+    shipped = yaml.safe_load((ROOT / "thresholds.yaml").read_text())["checks"]
+    content["checks"].update({name: shipped[name] for name in shipped_checks})
+    return content
+
+
+def written(tmp_path: Path, content: dict) -> Path:
     path = tmp_path / "thresholds.yaml"
     path.write_text(yaml.safe_dump(content, sort_keys=False))
     return path
+
+
+def thresholds_with(tmp_path: Path, **changes: object) -> Path:
+    return written(tmp_path, {**fast_content(tmp_path), **changes})
 
 
 def test_reference_set_up_opens(tmp_path: Path, smile_probes: Path) -> None:
@@ -72,11 +82,7 @@ def test_class_pair_the_model_has_only_half_of(tmp_path: Path, smile_probes: Pat
 def test_robustness_check_without_variants_in_the_probes(
     tmp_path: Path, smile_probes: Path
 ) -> None:
-    content = yaml.safe_load(fast_thresholds(tmp_path).read_text())
-    shipped = yaml.safe_load((ROOT / "thresholds.yaml").read_text())
-    content["checks"]["occlusion_flip_rate"] = shipped["checks"]["occlusion_flip_rate"]
-    path = tmp_path / "thresholds.yaml"
-    path.write_text(yaml.safe_dump(content))
+    path = written(tmp_path, fast_content(tmp_path, "occlusion_flip_rate"))
     with pytest.raises(UsageError, match="no probe image tagged variant glasses"):
         Gate(GateContext.open(path, [REFERENCE_CARD], smile_probes))
 
@@ -87,11 +93,10 @@ def test_the_same_model_twice(tmp_path: Path, smile_probes: Path) -> None:
 
 
 def test_check_that_applies_to_nothing(tmp_path: Path, smile_probes: Path) -> None:
-    content = yaml.safe_load(fast_thresholds(tmp_path).read_text())
+    content = fast_content(tmp_path)
     content["explainers"] = {"gradcam": {}}
     content["checks"]["stability_rank"] = {"min": 0.4}
-    path = tmp_path / "thresholds.yaml"
-    path.write_text(yaml.safe_dump(content))
+    path = written(tmp_path, content)
     with pytest.raises(
         UsageError, match="checks.stability_rank: configured but applies to nothing"
     ):
@@ -99,10 +104,9 @@ def test_check_that_applies_to_nothing(tmp_path: Path, smile_probes: Path) -> No
 
 
 def test_excluded_explainer_is_reported_not_applicable(tmp_path: Path, smile_probes: Path) -> None:
-    content = yaml.safe_load(fast_thresholds(tmp_path).read_text())
+    content = fast_content(tmp_path)
     content["checks"]["region_focus"]["exclude"] = {"lime": "superpixels too coarse here"}
-    path = tmp_path / "thresholds.yaml"
-    path.write_text(yaml.safe_dump(content))
+    path = written(tmp_path, content)
     gate = Gate(GateContext.open(path, [REFERENCE_CARD], smile_probes))
     reasons = {case.explainer: case.not_applicable for case in gate.cases("region_focus")}
     assert reasons["lime"] == "excluded by thresholds.yaml: superpixels too coarse here"
@@ -114,12 +118,9 @@ def test_excluded_explainer_is_reported_not_applicable(tmp_path: Path, smile_pro
 def test_decisive_swap_needs_every_class_region_on_every_probe(
     tmp_path: Path, smile_probes: Path
 ) -> None:
-    content = yaml.safe_load(fast_thresholds(tmp_path).read_text())
-    shipped = yaml.safe_load((ROOT / "thresholds.yaml").read_text())
-    content["checks"]["decisive_swap_follow_rate"] = shipped["checks"]["decisive_swap_follow_rate"]
+    content = fast_content(tmp_path, "decisive_swap_follow_rate")
     content["regions"]["not_smile"] = "eyes"  # smile probes now also need their eyes
-    path = tmp_path / "thresholds.yaml"
-    path.write_text(yaml.safe_dump(content))
+    path = written(tmp_path, content)
     Gate(GateContext.open(path, [REFERENCE_CARD], smile_probes))  # faces carry every region
     stripped = tmp_path / "no-eyes"
     lines = (smile_probes / "manifest.jsonl").read_text().splitlines()

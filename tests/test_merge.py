@@ -97,6 +97,18 @@ def test_the_placeholder_of_a_run_that_never_opened_fails_the_merge() -> None:
     assert merged["errors"] == ["b: thresholds.yaml:3: seed: unknown key"]
 
 
+def test_time_in_the_models_and_cache_use_add_up_over_parts() -> None:
+    cache = {"root": "/c", "hits": 2, "misses": 3}
+    first = part(result(CASES[0]), model_seconds=1.5, explanation_cache=cache)
+    second = part(result(CASES[1]), result(CASES[2]), model_seconds=2.0, explanation_cache=cache)
+    provenance = merge_verdicts([first, second], ["a", "b"])["provenance"]
+    assert provenance["model_seconds"] == 3.5
+    assert provenance["explanation_cache"] == {"root": "/c", "hits": 4, "misses": 6}
+    disabled = part(result(CASES[0]), explanation_cache="disabled")
+    merged = merge_verdicts([disabled, disabled], ["a", "b"])
+    assert merged["provenance"]["explanation_cache"] == "disabled"
+
+
 def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     first, second = tmp_path / "1.json", tmp_path / "2.json"
     first.write_text(json.dumps(part(result(CASES[0]), result(CASES[2]))))

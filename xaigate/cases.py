@@ -33,6 +33,11 @@ class Case:
             part for part in (self.model, self.explainer, self.target, self.region) if part
         )
 
+    @property
+    def result_id(self) -> str:
+        """The id of its result in gate.json, e.g. ``region_focus[smile-cnn-lime-smile-mouth]``."""
+        return f"{self.check}[{self.id}]"
+
 
 @dataclass(frozen=True)
 class Measurement:

@@ -39,7 +39,7 @@ class Result:
 
     @property
     def id(self) -> str:
-        return f"{self.case.check}[{self.case.id}]"
+        return self.case.result_id
 
     @property
     def passed(self) -> bool:
@@ -160,12 +160,7 @@ class Gate:
 
     def missing(self) -> list[str]:
         """Ids of configured cases with no result: a partial run (-k, a crash) is not a pass."""
-        ran = set(self.results)
-        return [
-            f"{case.check}[{case.id}]"
-            for case in self.configured
-            if f"{case.check}[{case.id}]" not in ran
-        ]
+        return [case.result_id for case in self.configured if case.result_id not in self.results]
 
     def _list(self, check: str) -> list[Case]:
         spec = self.checks[check]

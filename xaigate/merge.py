@@ -38,7 +38,7 @@ def merge_verdicts(parts: Sequence[dict[str, Any]], sources: Sequence[str]) -> d
     if not parts:
         raise UsageError("merge: no verdicts to merge")
     first = inputs_of(parts[0].get("provenance", {}))
-    configured: list[str] = []
+    configured: dict[str, None] = {}  # in first-seen order
     results: dict[str, dict[str, Any]] = {}
     timings: dict[str, float] = {}
     errors: list[str] = []
@@ -48,9 +48,7 @@ def merge_verdicts(parts: Sequence[dict[str, Any]], sources: Sequence[str]) -> d
             raise UsageError(
                 f"{source}: gated other models, probes or thresholds than {sources[0]}"
             )
-        for case in part.get("configured_cases", []):
-            if case not in configured:
-                configured.append(case)
+        configured.update(dict.fromkeys(part.get("configured_cases", [])))
         for result in part.get("results", []):
             earlier = results.get(result["id"])
             if earlier is not None and _values(earlier) != _values(result):
@@ -60,14 +58,34 @@ def merge_verdicts(parts: Sequence[dict[str, Any]], sources: Sequence[str]) -> d
         errors.extend(f"{source}: {error}" for error in part.get("errors", []))
     provenance = dict(parts[0].get("provenance", {}))
     provenance["merged_from"] = list(sources)
+    provenance.update(_work_done(parts))
     return assemble(
-        configured=configured if any(part.get("configured_cases") for part in parts) else None,
+        configured=list(configured) if configured else None,
         results=list(results.values()),
         timings=timings,
         session_ok=all(part.get("session_ok", False) for part in parts),
         errors=errors,
         context_info=provenance,
     )
+
+
+def _work_done(parts: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What adds up over parts, each its own process: time inside the models and the counters
+    of the explanation cache (left as the first part has it when that is "disabled")."""
+    provenances = [part.get("provenance", {}) for part in parts]
+    done: dict[str, Any] = {}
+    if any("model_seconds" in provenance for provenance in provenances):
+        done["model_seconds"] = round(sum(p.get("model_seconds", 0.0) for p in provenances), 3)
+    first_cache = provenances[0].get("explanation_cache")
+    if isinstance(first_cache, dict):
+        total = dict(first_cache)
+        for provenance in provenances[1:]:
+            use = provenance.get("explanation_cache")
+            for key, value in use.items() if isinstance(use, dict) else ():
+                if isinstance(value, int) and not isinstance(value, bool):
+                    total[key] = total.get(key, 0) + value
+        done["explanation_cache"] = total
+    return done
 
 
 def _values(result: dict[str, Any]) -> tuple[Any, ...]:

@@ -85,7 +85,7 @@ def verdict(
     """gate.json's content: passed only when every result passed and the session ran clean."""
     results = [] if gate is None else list(gate.results.values())
     return assemble(
-        configured=None if gate is None else configured_ids(gate),
+        configured=None if gate is None else [case.result_id for case in gate.configured],
         results=[result.to_json() for result in results],
         timings={result.id: result.seconds for result in results},
         session_ok=session_ok,
@@ -93,10 +93,6 @@ def verdict(
         context_info=context_info,
         shard=shard,
     )
-
-
-def configured_ids(gate: Gate) -> list[str]:
-    return [f"{case.check}[{case.id}]" for case in gate.configured]
 
 
 def assemble(

@@ -99,17 +99,23 @@ def patch_orders(maps: np.ndarray, patch: int) -> np.ndarray:
     Moving single pixels in a random order sprinkles salt-and-pepper noise over the image,
     which a model reads as evidence of its own, so the random reference would measure noise;
     patches keep both orders' intermediate images alike. `patch=1` is `pixel_orders(maps)`.
-    Edge patches are smaller when `patch` does not divide the image.
+    Edge patches are smaller when `patch` does not divide the image. Kept in the module's
+    content cache (read-only arrays): deletion and insertion sort the same maps, and every
+    explainer's random reference is the same random maps.
     """
     maps = np.asarray(maps, dtype=np.float64)
     if patch < 1:
         raise ValueError(f"patch must be at least 1 pixel, got {patch}")
-    if patch == 1:
-        return pixel_orders(maps)
     if maps.ndim != 3:
         raise ValueError(f"maps must be (N, H, W), got shape {maps.shape}")
     if not np.isfinite(maps).all():
         raise ValueError("maps contain NaN or infinite values; there is no order to follow")
+    return _CACHE.get(maps, ("patch", patch), lambda: _patch_orders(maps, patch))
+
+
+def _patch_orders(maps: np.ndarray, patch: int) -> np.ndarray:
+    if patch == 1:
+        return pixel_orders(maps)
     n, height, width = maps.shape
     rows, cols = np.divmod(np.arange(height * width), width)
     per_row = -(-width // patch)
