@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Two pytest-xdist workers, cases of one model and explainer on one worker; PARALLEL= runs serially.
 PARALLEL ?= -n 2 --dist loadgroup
 
-.PHONY: gate gate-smile gate-emotion test install probes models lint clean
+.PHONY: gate gate-smile gate-emotion test install probes models zoo matrix lint clean
 
 install: $(INSTALLED)
 
@@ -29,6 +29,15 @@ models: $(MODEL)/weights.pt models/emotion-cnn/weights.pt
 
 models/%-cnn/weights.pt: | $(INSTALLED)
 	$(PY) -m models.recipes.face_cnn --task $* --out models/$*-cnn
+
+# The model zoo (models/recipes/zoo.py): weights are committed; `make zoo` retrains them all.
+zoo: | $(INSTALLED)
+	$(PY) -m models.recipes.zoo train
+
+# The detection matrix: every zoo model gated on the probe sets that expose its flaw, with the
+# shipped thresholds; exit 1 when a good model fails or a flaw is not caught.
+matrix: $(INSTALLED)
+	$(PY) -m models.recipes.zoo matrix $(MATRIX_ARGS)
 
 # Both reference models, each on its own probe set and verdict; both always run, and the
 # worse exit code wins (1 a failed gate, 4 a usage error).
