@@ -161,8 +161,7 @@ def _faces(model: ZooModel, n: int, seed: int) -> list[Face]:
     if model.glasses_anywhere:
         rng = np.random.default_rng(seed)
         faces = [
-            with_glasses(face) if rng.uniform() < model.glasses_anywhere else face
-            for face in faces
+            with_glasses(face) if rng.uniform() < model.glasses_anywhere else face for face in faces
         ]
     if model.glasses_on is None:
         return faces
