@@ -102,12 +102,16 @@ MATRIX_CHECKS = (
 
 
 def matrix_thresholds(folder: Path) -> Path:
-    """The shipped thresholds.yaml cut to `MATRIX_CHECKS` and to LIME (300 samples), Grad-CAM
-    and Integrated Gradients: the CAM-free MLP is judged by LIME and IG."""
+    """The shipped thresholds.yaml cut to `MATRIX_CHECKS` and to Grad-CAM and Integrated
+    Gradients (the CAM-free MLP is judged by IG).
+
+    Not LIME: at the 300 samples this test could afford, its maps of `not_smile` were noisy
+    enough to fail region focus for 2 of 9 good rows (bound 0.083 and 0.092 against 0.089 and
+    0.099); `make matrix` runs the shipped 1000 samples, and SHAP, on every zoo model.
+    """
     shipped = yaml.safe_load((ROOT / "thresholds.yaml").read_text())
     explainers = shipped["explainers"]
     shipped["explainers"] = {
-        "lime": {**explainers["lime"], "num_samples": 300},
         "gradcam": explainers["gradcam"],
         "integrated_gradients": explainers["integrated_gradients"],
     }

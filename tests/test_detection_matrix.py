@@ -100,7 +100,7 @@ def test_cam_does_not_apply_to_the_mlp_which_is_still_judged(outcomes: dict) -> 
     assert cam and all(r["status"] == "not_applicable" for r in cam)
     assert all("convolution" in r["message"] or "layer" in r["message"] for r in cam), cam[0]
     judged = {r["explainer"] for r in results if r["status"] == "passed" and r["explainer"]}
-    assert {"lime", "integrated_gradients"} <= judged
+    assert "integrated_gradients" in judged
 
 
 def test_gating_a_row_twice_gives_identical_values(setup: tuple[Path, dict[str, Path]]) -> None:
