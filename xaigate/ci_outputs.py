@@ -1,0 +1,57 @@
+"""What CI shows of a verdict: JUnit properties of a result and a Markdown verdict table
+(for `$GITHUB_STEP_SUMMARY`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xaigate.verdict import number_text, threshold_text
+
+PROPERTY_KEYS = ("status", "value", "bound", "threshold", "threshold_rule", "direction", "n")
+
+
+def junit_properties(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, value) pairs of a result in its JSON form, e.g. ``("xaigate.value", "0.41")``;
+    a value the result lacks is written as an empty string, never left out."""
+    return [("xaigate.id", result["id"])] + [
+        (f"xaigate.{key}", "" if result.get(key) is None else str(result[key]))
+        for key in PROPERTY_KEYS
+    ]
+
+
+def _escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_summary(content: dict[str, Any], *, title: str) -> str:
+    """gate.json's verdict as Markdown: the state, counts, and one row per result, failures
+    and errors first."""
+    results = content.get("results", [])
+    state = "PASSED" if content.get("passed") else "FAILED"
+    if not content.get("complete", False) and not content.get("errors"):
+        state = f"{state} (incomplete: {len(content.get('not_run', []))} configured cases not run)"
+    counts = ", ".join(f"{count} {status}" for status, count in content.get("summary", {}).items())
+    lines = [f"### xaigate: {_escape(title)}: **{state}**", "", counts or "no results", ""]
+    lines.extend(f"- error: {_escape(error)}" for error in content.get("errors", []))
+    if results:
+        header = ("status", "check", "model", "explainer", "target/region", "value", "bound")
+        lines += [
+            "",
+            "| " + " | ".join((*header, "threshold", "n")) + " |",
+            "| --- | --- | --- | --- | --- | ---: | ---: | --- | ---: |",
+        ]
+        order = {"error": 0, "failed": 1, "passed": 2, "not_applicable": 3}
+        for result in sorted(results, key=lambda r: (order.get(r["status"], 0), r["id"])):
+            cells = (
+                result["status"].upper().replace("_", " "),
+                result["check"],
+                result["model"],
+                result["explainer"] or "-",
+                f"{result['target']}/{result['region']}".rstrip("/"),
+                number_text(result["value"]),
+                number_text(result["bound"]),
+                threshold_text(result),
+                str(result["n"]),
+            )
+            lines.append("| " + " | ".join(_escape(cell) for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
