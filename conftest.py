@@ -6,4 +6,5 @@ pytest_plugins = [
     "fixtures.allure_evidence",
     "fixtures.ci_outputs",
     "fixtures.progress",
+    "fixtures.latency",
 ]
