@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from xaigate.verdict import number_text, threshold_text
 
+STEP_SUMMARY = "GITHUB_STEP_SUMMARY"
 PROPERTY_KEYS = ("status", "value", "bound", "threshold", "threshold_rule", "direction", "n")
 
 
@@ -55,3 +58,13 @@ def markdown_summary(content: dict[str, Any], *, title: str) -> str:
             )
             lines.append("| " + " | ".join(_escape(cell) for cell in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def append_step_summary(content: dict[str, Any], *, title: str) -> Path | None:
+    """Append the verdict's Markdown to `$GITHUB_STEP_SUMMARY` when CI sets it."""
+    summary = os.environ.get(STEP_SUMMARY)
+    if not summary:
+        return None
+    with Path(summary).open("a", encoding="utf-8") as stream:
+        stream.write(markdown_summary(content, title=title))
+    return Path(summary)
