@@ -9,22 +9,11 @@ from pathlib import Path
 import pytest
 from gate_runner import FAST_CHECKS, REFERENCE_CARD, ROOT, GateRun, fast_thresholds, run_gate
 
-from models.recipes.face_cnn import train_face_cnn, write_model
 from xaigate import merge
 
 pytestmark = pytest.mark.slow
 
 EXPLAINED = ("region_focus", "border_dominance", "background_dominance", "class_contrast")
-
-
-@pytest.fixture(scope="module")
-def shortcut_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The reference CNN trained where a corner marker carries the label and the mouth is random."""
-    module, held_out = train_face_cnn(
-        "smile", seed=0, mouth="random", marker="label_corner", epochs=6
-    )
-    assert held_out >= 0.95, "the shortcut model must be accurate: right for the wrong reason"
-    return write_model(module, tmp_path_factory.mktemp("shortcut"), "smile-shortcut")
 
 
 def test_reference_model_passes_every_gate(tmp_path: Path, smile_probes: Path) -> None:
