@@ -28,7 +28,8 @@ ALLURE = ROOT / "node_modules" / ".bin" / "allure"
 REPORT_FILE = "index.html"
 # src/href attributes that load something from elsewhere (data: URIs and fragments are inline).
 EXTERNAL = re.compile(
-    r"""<(?:script|link|img|iframe)\b[^>]*?\b(?:src|href)\s*=\s*["']?(?:https?:)?//""", re.I
+    r"""<(?:script|link|img|iframe)\b[^>]*?\b(?:src|href)\s*=\s*["']?(?:https?:)?//[^"'\s>]*""",
+    re.I,
 )
 
 

@@ -14,7 +14,21 @@ from typing import Any
 from xaigate.context import GateContext
 from xaigate.gate import Gate
 
-LIBRARIES = ("xaigate", "numpy", "torch", "captum", "lime", "shap", "scikit-image", "pydantic")
+# Everything that shapes a figure or a report: the gate.json and Allure environment record them.
+LIBRARIES = (
+    "xaigate",
+    "numpy",
+    "torch",
+    "captum",
+    "lime",
+    "shap",
+    "scikit-image",
+    "pydantic",
+    "pillow",
+    "pytest",
+    "pytest-benchmark",
+    "allure-pytest",
+)
 
 
 def library_versions() -> dict[str, str]:
