@@ -12,6 +12,7 @@ from gate_runner import ROOT, run_gate
 
 from xaigate.cases import Case
 from xaigate.latency import judge_latency
+from xaigate.runtime import torch_threads
 
 CASE = Case("m", "lime", "latency", "", "")
 
@@ -28,6 +29,18 @@ def test_median_seconds_per_image_is_judged_against_the_budget() -> None:
     assert over.to_json()["id"] == "latency[m-lime]" and over.to_json()["threshold"] == 1.5
     with pytest.raises(ValueError, match="no timed round"):
         judge_latency(CASE, [], 2, budget=1.0)
+
+
+def test_timed_calls_run_on_the_configured_threads_and_give_the_pool_back() -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), torch_threads(1):
+        raise RuntimeError("an explainer failed")
+    assert torch.get_num_threads() == before
 
 
 @pytest.fixture
@@ -60,8 +73,10 @@ def test_latency_cases_are_timed_by_pytest_benchmark_into_gate_json(
     info = benchmark["extra_info"]
     assert info["model"] == "smile-cnn" and info["explainer"] == "gradcam"
     assert info["image_size"] == [64, 64] and info["batch_size"] == 2
-    # The judged median is the benchmark's median over its rounds, per image.
-    assert result["value"] == pytest.approx(benchmark["stats"]["median"] / 2, rel=1e-6)
+    assert info["torch_threads"] == 1
+    # The judged median is the benchmark's median over its rounds, per image (gate.json rounds
+    # to 6 decimals).
+    assert result["value"] == pytest.approx(benchmark["stats"]["median"] / 2, abs=1e-6)
 
     # Under xdist the suite refuses with a usage error; left out, the verdict says what is missing.
     refused = run_gate(tmp_path, *given, "-n", "2")

@@ -71,6 +71,13 @@ class Latency(_Strict):
         description="original probe images explained per round, in "
         "one call (the first ones of the probe set)",
     )
+    threads: int = Field(
+        1,
+        ge=1,
+        description="torch threads during the timed calls: on a shared machine one thread is "
+        "slowed by a busy neighbour at most about twofold, several threads that wait for each "
+        "other at every operation ten to twenty-fold",
+    )
     budgets: dict[str, PositiveFloat] = Field(
         min_length=1, description="explainer -> most seconds per image (median over rounds)"
     )
