@@ -58,7 +58,8 @@ rm -rf $(ALLURE_RESULTS) $(REPORTS)/parts $(REPORTS)/junit $(REPORTS)/manifest.j
 endef
 
 define report_paths
-echo; echo "reports: $(REPORTS)/gate*.json (verdicts), $(REPORTS)/junit.xml, $(REPORTS)/benchmark-*.json,"; \
+echo; $(PY) -m xaigate.ci_outputs $(REPORTS)/gate*.json; \
+echo "reports: $(REPORTS)/gate*.json (verdicts), $(REPORTS)/junit.xml, $(REPORTS)/benchmark-*.json,"; \
 echo "         $(REPORTS)/manifest.json, $(ALLURE_RESULTS)/ (make report: sign-off HTML)"
 endef
 

@@ -3,6 +3,7 @@ the gate workflow's safety properties."""
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -139,3 +140,17 @@ def test_gate_workflow_is_safe_and_uploads_the_reports() -> None:
         last["if"] == "always()" and 'test "${{ steps.gate.outputs.status }}" = "0"' in last["run"]
     )
     assert steps.index(upload) < len(steps) - 1
+
+
+def test_state_lines_end_make_gate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from xaigate import ci_outputs
+
+    failed, passed = tmp_path / "gate.json", tmp_path / "gate-emotion.json"
+    failed.write_text(json.dumps(VERDICT))
+    passed.write_text(json.dumps({**VERDICT, "passed": True, "results": [PASSED]}))
+    assert ci_outputs.main([str(passed)]) == 0
+    assert ci_outputs.main([str(failed), str(passed)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == f"{failed}: FAILED (1 failed, 1 passed): region_focus[m-lime-smile-mouth]"
+    assert lines[2].startswith(f"{passed}: PASSED")
+    assert ci_outputs.main([str(tmp_path / "absent.json")]) == 4

@@ -1,9 +1,14 @@
-"""What CI shows of a verdict: JUnit properties of a result and a Markdown verdict table
-(for `$GITHUB_STEP_SUMMARY`)."""
+"""What CI shows of a verdict: JUnit properties of a result, a Markdown verdict table (for
+`$GITHUB_STEP_SUMMARY`), and the one-line states that end `make gate`:
+
+    python -m xaigate.ci_outputs reports/gate.json reports/gate-emotion.json
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +73,34 @@ def append_step_summary(content: dict[str, Any], *, title: str) -> Path | None:
     with Path(summary).open("a", encoding="utf-8") as stream:
         stream.write(markdown_summary(content, title=title))
     return Path(summary)
+
+
+def state_line(path: Path, content: dict[str, Any]) -> str:
+    """E.g. ``reports/gate.json: FAILED (1 failed, 140 passed): latency[smile-cnn-shap]``."""
+    state = "PASSED" if content.get("passed") else "FAILED"
+    if not content.get("complete", False):
+        state = "INCOMPLETE" if not content.get("errors") else state
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(content.get("summary", {}).items()))
+    failed = [r["id"] for r in content.get("results", []) if r["status"] in ("failed", "error")]
+    shown = ", ".join(failed[:5]) + (f" and {len(failed) - 5} more" if len(failed) > 5 else "")
+    return f"{path}: {state} ({counts or 'no results'})" + (f": {shown}" if failed else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print each verdict's state; exit 0 when all passed, 1 otherwise, 4 when one is unreadable."""
+    status = 0
+    for name in sys.argv[1:] if argv is None else argv:
+        path = Path(name)
+        try:
+            content = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            print(f"{path}: unreadable verdict ({exc})")
+            status = 4
+            continue
+        print(state_line(path, content))
+        status = max(status, 0 if content.get("passed") else 1)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
