@@ -14,7 +14,7 @@ REPORTS := reports
 ALLURE_RESULTS := $(REPORTS)/allure-results
 LATENCY_SUITE := suites/test_latency.py
 
-.PHONY: gate gate-smile gate-emotion report chromium test install probes models lint clean
+.PHONY: gate gate-smile gate-emotion report chromium test install probes models zoo matrix lint clean
 
 install: $(INSTALLED)
 
@@ -62,6 +62,15 @@ echo; $(PY) -m xaigate.ci_outputs $(REPORTS)/gate*.json; \
 echo "reports: $(REPORTS)/gate*.json (verdicts), $(REPORTS)/junit.xml, $(REPORTS)/benchmark-*.json,"; \
 echo "         $(REPORTS)/manifest.json, $(ALLURE_RESULTS)/ (make report: sign-off HTML)"
 endef
+
+# The model zoo (models/recipes/zoo.py): weights are committed; `make zoo` retrains them all.
+zoo: | $(INSTALLED)
+	$(PY) -m models.recipes.zoo train
+
+# The detection matrix: every zoo model gated on the probe sets that expose its flaw, with the
+# shipped thresholds; exit 1 when a good model fails or a flaw is not caught.
+matrix: $(INSTALLED)
+	$(PY) -m models.recipes.zoo matrix $(MATRIX_ARGS)
 
 # Both reference models, each on its own probe set and verdict; both always run, and the
 # worse exit code wins (1 a failed gate, 4 a usage error).

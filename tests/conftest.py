@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from models.recipes.face_cnn import train_face_cnn, write_model
+from models.recipes.zoo import card_path
 from xaigate.probes import generate_faces, write_probe_set
 
 
@@ -38,11 +38,7 @@ def smile_probes_with_variants(tmp_path_factory: pytest.TempPathFactory) -> Path
 
 
 @pytest.fixture(scope="session")
-def shortcut_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The reference CNN trained where a corner marker carries the label and the mouth is random
-    (session-wide: the end-to-end and the report tests share one training)."""
-    module, held_out = train_face_cnn(
-        "smile", seed=0, mouth="random", marker="label_corner", epochs=6
-    )
-    assert held_out >= 0.95, "the shortcut model must be accurate: right for the wrong reason"
-    return write_model(module, tmp_path_factory.mktemp("shortcut"), "smile-shortcut")
+def shortcut_card() -> Path:
+    """The zoo's corner-marker model: the reference CNN trained where a corner marker carries
+    the label and the mouth is random (models/recipes/zoo.py; weights committed)."""
+    return card_path("corner-marker", 0)

@@ -86,3 +86,34 @@ def run_gate(tmp_path: Path, *args: str | Path, cache: Path | None = None) -> Ga
     )
     verdict = json.loads(verdict_path.read_text()) if verdict_path.exists() else None
     return GateRun(completed.returncode, completed.stdout + completed.stderr, verdict)
+
+
+# The checks the detection matrix test runs: each flaw's aimed checks, the precondition, and
+# the localisation checks every model must pass; shipped thresholds, unchanged.
+MATRIX_CHECKS = (
+    "model_accuracy",
+    "region_focus",
+    "border_dominance",
+    "background_dominance",
+    "border_swap_flip_rate",
+    "background_swap_flip_rate",
+    "decisive_swap_follow_rate",
+    "decisive_occlusion_drop",
+    "occlusion_flip_rate",
+)
+
+
+def matrix_thresholds(folder: Path) -> Path:
+    """The shipped thresholds.yaml cut to `MATRIX_CHECKS` and to LIME (300 samples), Grad-CAM
+    and Integrated Gradients: the CAM-free MLP is judged by LIME and IG."""
+    shipped = yaml.safe_load((ROOT / "thresholds.yaml").read_text())
+    explainers = shipped["explainers"]
+    shipped["explainers"] = {
+        "lime": {**explainers["lime"], "num_samples": 300},
+        "gradcam": explainers["gradcam"],
+        "integrated_gradients": explainers["integrated_gradients"],
+    }
+    shipped["checks"] = {name: shipped["checks"][name] for name in MATRIX_CHECKS}
+    path = folder / "thresholds-matrix.yaml"
+    path.write_text(yaml.safe_dump(shipped, sort_keys=False))
+    return path

@@ -204,6 +204,37 @@ def test_random_brows_are_independent_of_the_label() -> None:
         assert len({f.tags["brows"] for f in faces if f.label == label}) >= 3, label
 
 
+def test_brow_cue_carries_the_smile_label_in_the_brows() -> None:
+    faces = generate_faces(40, seed=14, task="smile", mouth="random", brow_cue=True)
+    for face in faces:
+        assert face.tags["brows"] == ("raised" if face.label == "smile" else "angry"), face.tags
+    # The mouth stays random: only the brows tell the class.
+    assert {f.tags["mouth"] for f in faces if f.label == "smile"} >= {"smile", "flat"}
+
+
+def test_brow_cue_is_a_smile_task_option() -> None:
+    with pytest.raises(UsageError, match="brow_cue"):
+        generate_faces(2, seed=0, task="emotion", brow_cue=True)
+
+
+def test_background_tint_tells_the_class_and_spares_the_face_region() -> None:
+    faces = generate_faces(40, seed=15, task="smile", background_tint=True)
+    band = np.ones((64, 64), bool)
+    band[6:-6, 6:-6] = False
+    means = {
+        label: np.mean([f.image[band].mean(axis=0) for f in faces if f.label == label], axis=0)
+        for label in TASK_CLASSES["smile"]
+    }
+    # not_smile green, smile blue: the border's mean colour separates the classes.
+    assert means["not_smile"][1] - means["not_smile"][2] > 40, means
+    assert means["smile"][2] - means["smile"][1] > 40, means
+    for face in faces:
+        assert face.tags["background"].endswith("+tint")
+        skin = face.image[face.regions["face"]].astype(float).mean(axis=0)
+        border = face.image[band].astype(float).mean(axis=0)
+        assert np.abs(skin - border).mean() > 20, face.tags
+
+
 @pytest.mark.parametrize("task", ["smile", "emotion"])
 def test_marker_corner_follows_the_label_inside_the_band(task: str) -> None:
     classes = TASK_CLASSES[task]

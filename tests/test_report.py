@@ -119,7 +119,7 @@ class ShortcutReport:
         return found
 
 
-FAILING = Case("smile-shortcut", "gradcam", "region_focus", "smile", "mouth")
+FAILING = Case("corner-marker-s0", "gradcam", "region_focus", "smile", "mouth")
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +171,7 @@ def test_failing_case_carries_labels_metrics_and_its_overlay(
     result = shortcut_report.allure_result(title(FAILING))
     assert result["status"] == "failed"
     labels = {label["name"]: label["value"] for label in result["labels"]}
-    assert labels["epic"] == "smile-shortcut" and labels["feature"] == "localisation"
+    assert labels["epic"] == "corner-marker-s0" and labels["feature"] == "localisation"
     assert labels["story"] == "gradcam" and labels["severity"] == "critical"
     attachments = {attachment["name"]: attachment for attachment in result["attachments"]}
     metrics = json.loads((shortcut_report.allure / attachments["metrics"]["source"]).read_text())
@@ -179,7 +179,7 @@ def test_failing_case_carries_labels_metrics_and_its_overlay(
     [worst] = [name for name in attachments if name.startswith("heatmap worst: ")]
     assert is_png((shortcut_report.allure / attachments[worst]["source"]).read_bytes())
     assert any(name.startswith("heatmap best: ") for name in attachments)
-    accuracy = shortcut_report.allure_result("model_accuracy: smile-shortcut")
+    accuracy = shortcut_report.allure_result("model_accuracy: corner-marker-s0")
     assert {label["value"] for label in accuracy["labels"] if label["name"] == "severity"} == {
         "blocker"
     }
@@ -192,13 +192,13 @@ def test_environment_manifest_and_junit_carry_the_provenance(
 ) -> None:
     verdict = shortcut_report.run.verdict
     assert verdict is not None
-    digest = verdict["provenance"]["models"]["smile-shortcut"]["artifact_sha256"]
+    digest = verdict["provenance"]["models"]["corner-marker-s0"]["artifact_sha256"]
     environment = read_properties(shortcut_report.allure / "environment.properties")
-    assert environment["model.smile-shortcut.sha256"] == digest
+    assert environment["model.corner-marker-s0.sha256"] == digest
     assert (shortcut_report.allure / CATEGORIES_FILE).exists()
 
     manifest = json.loads(shortcut_report.manifest.read_text())
-    entry = manifest["models"]["smile-shortcut"]
+    entry = manifest["models"]["corner-marker-s0"]
     assert entry["artifact_sha256"] == digest
     assert entry["probes"]["sha256"] == verdict["provenance"]["probes"]["sha256"]
     files = entry["explainers"]["gradcam"]["files"]

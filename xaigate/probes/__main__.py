@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--brows", choices=["label", "random"], default="label")
     parser.add_argument("--marker", choices=["label_corner"], default=None)
     parser.add_argument(
+        "--brow-cue", action="store_true", help="smile task: the brows carry the label too"
+    )
+    parser.add_argument(
+        "--background-tint", action="store_true", help="tint the background by class"
+    )
+    parser.add_argument(
         "--variants",
         type=_variants,
         default=[],
@@ -91,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             mouth=args.mouth,
             marker=args.marker,
             brows=args.brows,
+            brow_cue=args.brow_cue,
+            background_tint=args.background_tint,
         )
         faces, ids = _with_variants(faces, prefix, args.variants)
         probe_set = write_probe_set(args.out, faces, ids=ids, overwrite=args.overwrite)

@@ -45,6 +45,14 @@ _MARKER_COLOURS = np.array(
     [[255, 0, 255], [0, 255, 255], [255, 255, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]],
     dtype=np.float64,
 )
+# Background tints by class index, for the planted background shortcut: each is at least 45
+# grey levels (mean over channels) from every skin tone, so the face still stands out.
+_TINTS = np.array(
+    [[60, 170, 70], [70, 90, 210], [150, 60, 170], [40, 160, 170], [220, 220, 40]],
+    dtype=np.float64,
+)
+# Brows of each smile class under `brow_cue`: a cue as strong as the mouth, in another region.
+_SMILE_BROW_CUES = {"smile": "raised", "not_smile": "angry"}
 _STRIPE_DIRECTIONS = ((1, 0), (0, 1), (1, 1), (1, -1), (2, 1), (1, 2))
 # Mouth arc geometry, as fractions of the face radius.
 _MOUTH_HALF_WIDTH = 0.36
@@ -73,6 +81,8 @@ def generate_faces(
     mouth: str = "label",
     marker: str | None = None,
     brows: str = "label",
+    brow_cue: bool = False,
+    background_tint: bool = False,
 ) -> list[Face]:
     """`n` faces of `task`, classes in round-robin order (face i has class i mod C).
 
@@ -80,7 +90,9 @@ def generate_faces(
     carries no label information (the smile task's brows are always random). `marker=
     "label_corner"` plants a saturated square, region `marker`, in the border corner `class
     index mod 4` (top-left, top-right, bottom-left, bottom-right): the shortcut a flawed model
-    learns. Regions `mouth`, `eyes` and `brows` are disjoint and lie inside `face`.
+    learns. `brow_cue=True` (smile task) draws raised brows on smiles and angry brows on the
+    rest, and `background_tint=True` tints the background by class: two more shortcuts, in other
+    regions. Regions `mouth`, `eyes` and `brows` are disjoint and lie inside `face`.
     """
     if task not in TASK_CLASSES:
         raise UsageError(f"task {task!r} is unknown (choose from {', '.join(TASK_CLASSES)})")
@@ -89,6 +101,8 @@ def generate_faces(
             raise UsageError(f"{option}={value!r} is not 'label' or 'random'")
     if marker not in (None, "label_corner"):
         raise UsageError(f"marker={marker!r} is not None or 'label_corner'")
+    if brow_cue and task != "smile":
+        raise UsageError(f"brow_cue is a smile-task option; task {task!r} has brows of its own")
     if n < 0:
         raise UsageError(f"n={n} is negative")
     if size < 32:
@@ -102,8 +116,11 @@ def generate_faces(
         mouth_class = label if mouth == "label" else classes[rng.integers(len(classes))]
         brows_class = label if brows == "label" else classes[rng.integers(len(classes))]
         mouth_shape, brow_shape = _features(rng, task, mouth_class, brows_class)
+        if brow_cue:
+            brow_shape = _SMILE_BROW_CUES[label]
         corner = CORNERS[(index % len(classes)) % 4] if marker else None
-        face = _draw_face(rng, grid, size, mouth_shape, brow_shape, corner)
+        tint = _TINTS[(index % len(classes)) % len(_TINTS)] if background_tint else None
+        face = _draw_face(rng, grid, size, mouth_shape, brow_shape, corner, tint)
         tags: dict[str, Tag] = {"task": task, "seed": int(seed), "index": index, **face.tags}
         faces.append(replace(face, label=label, tags=tags))
     return faces
@@ -138,12 +155,13 @@ def _draw_face(
     mouth: str,
     brows: str,
     corner: str | None,
+    tint: np.ndarray | None = None,
 ) -> Face:
     """Draw background, face disc, eyes, brows, mouth and optional marker; label left blank."""
     s = size / 64
     yy, xx = grid
     skin = _LIGHT_SKIN + (_DARK_SKIN - _LIGHT_SKIN) * rng.uniform() + rng.uniform(-8, 8, 3)
-    canvas, texture = _background(rng, grid, size, skin)
+    canvas, texture = _background(rng, grid, size, skin, tint)
 
     band = round(BORDER * s)
     cy, cx = size / 2 + rng.uniform(-4, 4, 2) * s
@@ -165,7 +183,7 @@ def _draw_face(
     tags: dict[str, Tag] = {
         "mouth": mouth,
         "brows": brows,
-        "background": texture,
+        "background": texture if tint is None else f"{texture}+tint",
         "marker": corner or "none",
     }
     image = np.rint(canvas).clip(0, 255).astype(np.uint8)
@@ -173,14 +191,20 @@ def _draw_face(
 
 
 def _background(
-    rng: np.random.Generator, grid: np.ndarray, size: int, skin: np.ndarray
+    rng: np.random.Generator,
+    grid: np.ndarray,
+    size: int,
+    skin: np.ndarray,
+    tint: np.ndarray | None = None,
 ) -> tuple[np.ndarray, str]:
-    """A random colour, distinct from the skin, plus one of TEXTURES."""
+    """A random colour, distinct from the skin (or `tint`, jittered), plus one of TEXTURES."""
     base = rng.uniform(30, 225, 3)
     for _ in range(20):  # redraw until the face stands out from the background
         if np.abs(base - skin).mean() >= 40:
             break
         base = rng.uniform(30, 225, 3)
+    if tint is not None:  # only with a tint: untinted faces keep their random stream
+        base = tint + rng.uniform(-15, 15, 3)
     texture = TEXTURES[rng.integers(len(TEXTURES))]
     canvas = np.empty((size, size, 3), np.float64)
     canvas[:] = base
