@@ -103,11 +103,12 @@ $(NODE_MODULES): package.json package-lock.json
 report: $(INSTALLED) $(NODE_MODULES)
 	$(PY) -m xaigate.signoff $(ALLURE_RESULTS) --out $(REPORTS)/signoff
 
-# Headless Chromium for the report's browser test (tests/test_report.py); Debian/Ubuntu, as root.
+# Headless Chromium for the report's browser test (tests/test_report.py); Debian/Ubuntu, as root
+# (prefix with sudo where needed). `make test` installs it, so a fresh CI machine runs the test.
 chromium:
-	command -v chromium || apt-get install -y chromium
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
 
-test: $(INSTALLED) $(NODE_MODULES)
+test: $(INSTALLED) $(NODE_MODULES) chromium
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 lint: $(INSTALLED)
