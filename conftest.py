@@ -1,3 +1,10 @@
 """Root conftest: the gate's pytest plugins live in fixtures/."""
 
-pytest_plugins = ["fixtures.options", "fixtures.gate"]
+pytest_plugins = [
+    "fixtures.options",
+    "fixtures.gate",
+    "fixtures.allure_evidence",
+    "fixtures.ci_outputs",
+    "fixtures.progress",
+    "fixtures.latency",
+]

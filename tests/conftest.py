@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from models.recipes.zoo import card_path
 from xaigate.probes import generate_faces, write_probe_set
 
 
@@ -34,3 +35,10 @@ def smile_probes_with_variants(tmp_path_factory: pytest.TempPathFactory) -> Path
     arguments = ["--task", "smile", "--n", "20", "--seed", "13", "--out", str(root)]
     assert main([*arguments, "--variants", "glasses,mouth_mask,bright,dark"]) == 0
     return root
+
+
+@pytest.fixture(scope="session")
+def shortcut_card() -> Path:
+    """The zoo's corner-marker model: the reference CNN trained where a corner marker carries
+    the label and the mouth is random (models/recipes/zoo.py; weights committed)."""
+    return card_path("corner-marker", 0)

@@ -9,19 +9,11 @@ from pathlib import Path
 import pytest
 from gate_runner import FAST_CHECKS, REFERENCE_CARD, ROOT, GateRun, fast_thresholds, run_gate
 
-from models.recipes.zoo import card_path
 from xaigate import merge
 
 pytestmark = pytest.mark.slow
 
 EXPLAINED = ("region_focus", "border_dominance", "background_dominance", "class_contrast")
-
-
-@pytest.fixture(scope="module")
-def shortcut_card() -> Path:
-    """The zoo's corner-marker model: the reference CNN trained where a corner marker carries
-    the label and the mouth is random (models/recipes/zoo.py)."""
-    return card_path("corner-marker", 0)
 
 
 def test_reference_model_passes_every_gate(tmp_path: Path, smile_probes: Path) -> None:

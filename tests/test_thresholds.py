@@ -170,3 +170,51 @@ def test_class_override_selects_contrast_pairs_by_either_class(tmp_path: Path) -
     assert thresholds.threshold("class_contrast", "m", "lime", "happy_vs_angry").value == 0.5
     # "smile" is not "not_smile": a selector matches whole class names only.
     assert thresholds.threshold("region_focus", "m", "gradcam", "not_smile").value == 0.3
+
+
+LATENCY = """\
+latency:
+  rounds: 2
+  budgets:
+    lime: 3.0
+    gradcam: 0.5
+"""
+
+
+def test_latency_section_adds_the_latency_check_with_budgets_per_explainer(
+    tmp_path: Path,
+) -> None:
+    thresholds = load_thresholds(write(tmp_path, VALID + LATENCY))
+    assert thresholds.checks[-1] == "latency"
+    assert thresholds.params("latency").rounds == 2 and thresholds.params("latency").images == 2
+    budget = thresholds.threshold("latency", "m", "lime", "")
+    assert budget.direction is Direction.LOWER and budget.value == 3.0
+    assert "latency" not in load_thresholds(write(tmp_path, VALID)).checks
+
+
+def test_shipped_latency_budgets_cover_every_explainer() -> None:
+    thresholds = load_thresholds(ROOT / "thresholds.yaml")
+    assert set(thresholds.params("latency").budgets) == set(thresholds.explainers)
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (("    gradcam: 0.5\n", ""), ":19: latency.budgets: no budget for explainer 'gradcam'"),
+        (("    gradcam: 0.5\n", "    gradcam: 0.5\n    shap: 1.0\n"), "latency.budgets.shap:"),
+        (("gradcam: 0.5", "gradcam: 0"), "latency.budgets.gradcam"),
+        (("rounds: 2", "rounds: 0"), "latency.rounds"),
+        (("  rounds: 2", "  round: 2"), "latency.round: unknown key"),
+    ],
+    ids=["missing-budget", "unconfigured-explainer", "zero-budget", "no-rounds", "misspelt"],
+)
+def test_bad_latency_section_names_the_key(
+    tmp_path: Path, edit: tuple[str, str], expected: str
+) -> None:
+    message = error_of(tmp_path, VALID + LATENCY.replace(*edit))
+    assert expected in message
+
+
+def test_latency_under_checks_is_refused(tmp_path: Path) -> None:
+    message = error_of(tmp_path, VALID + "  latency:\n    max: 1.0\n")
+    assert "checks.latency" in message and "top-level 'latency' section" in message

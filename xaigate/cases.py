@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from xaigate.explainers import Explanation
@@ -41,10 +41,12 @@ class Case:
 
 @dataclass(frozen=True)
 class Measurement:
-    """Per-probe-image values of a case, and reference figures reported beside them."""
+    """Per-probe-image values of a case, reference figures reported beside them, and evidence."""
 
     values: dict[str, float]
     reference: dict[str, float] = field(default_factory=dict)
+    # What the report draws (curves, a confusion matrix); never judged, never in gate.json.
+    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 def compare_maps(

@@ -36,6 +36,8 @@ class Result:
     reference: dict[str, float] = field(default_factory=dict)
     per_image: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    # The measurement's evidence for the report (figures' data); not part of the verdict.
+    evidence: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -199,7 +201,7 @@ class Gate:
         threshold = thresholds.threshold(case.check, case.model, case.explainer, case.target)
         measurement = spec.measure(self.context, case)
         bootstrap = thresholds.schema.bootstrap
-        return judge(
+        result = judge(
             spec,
             case,
             measurement,
@@ -208,6 +210,8 @@ class Gate:
             confidence=bootstrap.confidence,
             seed=derived_seed(thresholds.seed, "bootstrap", case.check, case.id),
         )
+        result.evidence = measurement.evidence
+        return result
 
     def record(self, result: Result) -> Result:
         self.results[result.id] = result

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from xaigate.ci_outputs import append_step_summary
 from xaigate.errors import UsageError
 from xaigate.verdict import assemble, table, write_json_atomic
 
@@ -117,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"xaigate merge: {exc}", file=sys.stderr)
         return 4
     write_json_atomic(args.out, merged)
+    append_step_summary(merged, title=str(args.out))
     print(table(merged["results"]))
     state = "PASSED" if merged["passed"] else "INCOMPLETE" if not merged["complete"] else "FAILED"
     print(f"\ngate {state}; merged verdict of {len(args.parts)} parts written to {args.out}")

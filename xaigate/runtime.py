@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def share_cores(workers: int) -> int:
@@ -17,3 +19,16 @@ def share_cores(workers: int) -> int:
 
     torch.set_num_threads(threads)
     return threads
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[int]:
+    """Run the block with `count` torch threads, and give the pool its earlier size back."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield count
+    finally:
+        torch.set_num_threads(before)

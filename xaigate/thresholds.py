@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, model_validator
 
 from xaigate.checks import builtin_checks
 from xaigate.checks.registry import Direction
@@ -59,6 +59,33 @@ class Bootstrap(_Strict):
     confidence: float = Field(0.95, gt=0.5, lt=1.0)
 
 
+class Latency(_Strict):
+    """Explanation latency, gated per explainer on the median seconds per image."""
+
+    rounds: int = Field(
+        3, ge=1, description="timed rounds per model and explainer, after one untimed warm-up round"
+    )
+    images: int = Field(
+        2,
+        ge=1,
+        description="original probe images explained per round, in "
+        "one call (the first ones of the probe set)",
+    )
+    threads: int = Field(
+        1,
+        ge=1,
+        description="torch threads during the timed calls: on a shared machine one thread is "
+        "slowed by a busy neighbour at most about twofold, several threads that wait for each "
+        "other at every operation ten to twenty-fold",
+    )
+    budgets: dict[str, PositiveFloat] = Field(
+        min_length=1, description="explainer -> most seconds per image (median over rounds)"
+    )
+
+
+LATENCY = "latency"  # the check the `latency:` section configures
+
+
 class ThresholdsSchema(_Strict):
     version: int = Field(1, ge=1, le=1)
     seed: int = Field(0, ge=0, description="root of every random choice; recorded in gate.json")
@@ -72,6 +99,7 @@ class ThresholdsSchema(_Strict):
     )
     explainers: dict[str, dict[str, Any] | None] = Field(min_length=1)
     checks: dict[str, CheckThresholds] = Field(min_length=1)
+    latency: Latency | None = None
 
     @model_validator(mode="after")
     def _region_names_are_not_reserved(self) -> ThresholdsSchema:
@@ -160,10 +188,13 @@ class Thresholds:
 
     @property
     def checks(self) -> list[str]:
-        return list(self.schema.checks)
+        """The configured checks; `latency` when the `latency:` section is there."""
+        return [*self.schema.checks, *([LATENCY] if self.schema.latency is not None else [])]
 
     def threshold(self, check: str, model: str, explainer: str, class_: str) -> Threshold:
         """The check's threshold for this case: the last matching override wins."""
+        if check == LATENCY and self.schema.latency is not None:
+            return Threshold(Direction.LOWER, float(self.schema.latency.budgets[explainer]))
         config = self.schema.checks[check]
         direction = builtin_checks()[check].direction
         key = direction.bound_key
@@ -195,6 +226,9 @@ def load_thresholds(path: Path | str) -> Thresholds:
                     ("checks", name, "params", "classes", index),
                     f"class {class_!r} is not listed under 'regions'",
                 )
+    if schema.latency is not None:
+        _validate_latency(document, schema.latency, set(explainers))
+        params[LATENCY] = schema.latency
     for index, pair in enumerate(schema.class_pairs):
         for position, class_ in enumerate(pair):
             if class_ not in schema.regions:
@@ -215,6 +249,19 @@ def _explainer_config(
     return document.validate(config_model, params or {}, prefix=("explainers", name))
 
 
+def _validate_latency(document: YamlDocument, latency: Latency, explainers: set[str]) -> None:
+    for name in latency.budgets:
+        if name not in explainers:
+            raise document.error(
+                ("latency", "budgets", name), "explainer is not configured under 'explainers'"
+            )
+    # Fail closed: an explainer without a budget would run ungated.
+    for name in sorted(explainers - set(latency.budgets)):
+        raise document.error(
+            ("latency", "budgets"), f"no budget for explainer {name!r}: every explainer is timed"
+        )
+
+
 def _validate_check(
     document: YamlDocument,
     name: str,
@@ -224,6 +271,8 @@ def _validate_check(
 ) -> None:
     where = ("checks", name)
     checks = builtin_checks()
+    if name == LATENCY:
+        raise document.error(where, "latency budgets go under the top-level 'latency' section")
     if name not in checks:
         raise document.error(where, f"unknown check (known: {checks.known()})")
     direction = checks[name].direction

@@ -14,7 +14,21 @@ from typing import Any
 from xaigate.context import GateContext
 from xaigate.gate import Gate
 
-LIBRARIES = ("xaigate", "numpy", "torch", "captum", "lime", "shap", "scikit-image", "pydantic")
+# Everything that shapes a figure or a report: the gate.json and Allure environment record them.
+LIBRARIES = (
+    "xaigate",
+    "numpy",
+    "torch",
+    "captum",
+    "lime",
+    "shap",
+    "scikit-image",
+    "pydantic",
+    "pillow",
+    "pytest",
+    "pytest-benchmark",
+    "allure-pytest",
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -182,9 +196,9 @@ def table(results: list[dict[str, Any]]) -> str:
                 result["model"],
                 result["explainer"],
                 f"{result['target']}/{result['region']}",
-                _cell(result["value"]),
-                _cell(result["bound"]),
-                _threshold_text(result),
+                number_text(result["value"]),
+                number_text(result["bound"]),
+                threshold_text(result),
                 str(result["n"]),
             )
         )
@@ -195,11 +209,11 @@ def table(results: list[dict[str, Any]]) -> str:
     )
 
 
-def _cell(value: float | None) -> str:
+def number_text(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _threshold_text(result: dict[str, Any]) -> str:
+def threshold_text(result: dict[str, Any]) -> str:
     """``>= 0.3`` for an absolute threshold, ``>= 0.234 (2 x area_share)`` for a relative one."""
     rule = result["threshold_rule"]
     if rule is None:

@@ -14,6 +14,7 @@ def builtin_checks() -> Registry[CheckSpec]:
         contrast,
         faithfulness,
         intervention,
+        latency,
         localisation,
         precondition,
         randomisation,

@@ -71,7 +71,8 @@ def _measure(context: GateContext, case: Case, deleting: bool) -> Measurement:
     random_orders = patch_orders(random_maps(len(probes), maps.shape[1:], seed), params.patch)
     explained = curves(predict, images, orders, targets, **options)
     auc = area_under_curve(explained)
-    random_auc = area_under_curve(curves(predict, images, random_orders, targets, **options))
+    random_curves = curves(predict, images, random_orders, targets, **options)
+    random_auc = area_under_curve(random_curves)
     # Both curves meet at the baseline image (deletion's end, insertion's start) and at the
     # intact image (the other end).
     level = explained[:, -1] if deleting else explained[:, 0]
@@ -93,6 +94,8 @@ def _measure(context: GateContext, case: Case, deleting: bool) -> Measurement:
             "images_without_reference": float((evident & ~referenced).sum()),
             "random_seed": seed,
         },
+        # Mean curves over the case's images, for the report's plot.
+        evidence={"explained": explained.mean(axis=0), "random": random_curves.mean(axis=0)},
     )
 
 

@@ -30,4 +30,5 @@ def model_accuracy(context: GateContext, case: Case) -> Measurement:
     return Measurement(
         {probe.id: float(hit) for probe, hit in zip(probes, predicted == labels, strict=True)},
         {"chance": 1.0 / len(model.classes)},
+        evidence={"labels": labels, "predicted": predicted},
     )
