@@ -142,9 +142,13 @@ class Gate:
 
     def _check_every_check_applies(self) -> None:
         # Fail closed: a configured check with nothing it can run (no case, or only cases that
-        # do not apply) would otherwise pass by omission.
+        # do not apply) would otherwise pass by omission. The exception is a check that only
+        # the gated models' own limits rule out (weight randomisation of an ONNX graph): each
+        # case is reported not applicable with the reason, unless a threshold demands it.
         thresholds = self.context.thresholds
         for check, cases in self.case_lists.items():
+            if cases and all(case.not_applicable and case.model_limit for case in cases):
+                continue
             if not any(case.not_applicable is None for case in cases):
                 reasons = sorted({case.not_applicable or "" for case in cases}) or [
                     "no case for the gated models, classes and class_pairs"
@@ -153,6 +157,34 @@ class Gate:
                     f"{thresholds.path}: checks.{check}: configured but applies to nothing "
                     f"gated here ({'; '.join(reasons)})"
                 )
+        self._check_demands_apply()
+        for model in self.context.models:
+            if not any(case.model == model and not case.not_applicable for case in self.configured):
+                raise UsageError(
+                    f"{thresholds.path}: no configured check applies to model {model!r}"
+                )
+
+    def _check_demands_apply(self) -> None:
+        """An override that names a model demands its cases: none of them may be ruled out by
+        the model's limits (a gradient explainer's threshold for an ONNX model)."""
+        thresholds = self.context.thresholds
+        for check, cases in self.case_lists.items():
+            for index, override in enumerate(thresholds.schema.checks[check].overrides):
+                if override.model is None or override.model not in self.context.models:
+                    continue
+                named = [
+                    case
+                    for case in cases
+                    if override.matches(case.model, case.explainer, case.target)
+                ]
+                limited = [case for case in named if case.not_applicable and case.model_limit]
+                if limited and len(limited) == len(named):
+                    raise UsageError(
+                        f"{thresholds.path}: checks.{check}.overrides.{index}: sets a threshold "
+                        f"for model {override.model!r}"
+                        + (f" and explainer {override.explainer!r}" if override.explainer else "")
+                        + f", which cannot run: {limited[0].not_applicable}"
+                    )
 
     @property
     def configured(self) -> list[Case]:
@@ -172,11 +204,15 @@ class Gate:
             excluded = self.context.thresholds.schema.checks[check].exclude
             for explainer_name, explainer in self.context.explainers.items():
                 reason = explainer.not_applicable_reason(model)
+                limit = reason is not None
                 if explainer_name in excluded:
                     reason = f"excluded by thresholds.yaml: {excluded[explainer_name]}"
+                    limit = False
                 for case in spec.cases(self.context, model_name, explainer_name, check):
                     # A case that already knows why it does not apply keeps its own reason.
-                    cases.append(replace(case, not_applicable=case.not_applicable or reason))
+                    if case.not_applicable is None:
+                        case = replace(case, not_applicable=reason, model_limit=limit)
+                    cases.append(case)
         return cases
 
     def run(self, case: Case) -> Result:
