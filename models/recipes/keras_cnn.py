@@ -2,6 +2,7 @@
 
     python -m models.recipes.keras_cnn --out models/smile-keras
     python -m models.recipes.keras_cnn --out models/zoo-keras/corner-marker \\
+        --name keras-corner-marker \\
         --mouth random --marker label_corner
 
 trains `keras_small_cnn` (SmallCNN's layers, channels-last) on the same generated faces and
