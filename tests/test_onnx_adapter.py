@@ -143,7 +143,7 @@ def test_gradient_explainers_are_reported_not_applicable_in_the_gate(
 ) -> None:
     gate = Gate(GateContext.open(gate_thresholds(tmp_path), [ONNX_CARD], smile_probes))
     gradcam = [case for case in gate.cases("region_focus") if case.explainer == "gradcam"]
-    assert gradcam and all(case.not_applicable and case.model_limit for case in gradcam)
+    assert gradcam and all(case.not_applicable for case in gradcam)
     assert all("black boxes" in (case.not_applicable or "") for case in gradcam)
     lime = [case for case in gate.cases("region_focus") if case.explainer == "lime"]
     assert lime and all(case.not_applicable is None for case in lime)
@@ -178,3 +178,19 @@ def test_override_for_an_explainer_that_runs_is_fine(tmp_path: Path, smile_probe
     Gate(
         GateContext.open(gate_thresholds(tmp_path, region_focus=demand), [ONNX_CARD], smile_probes)
     )
+
+
+def test_thresholds_whose_explainers_all_need_gradients_are_a_usage_error(
+    tmp_path: Path, smile_probes: Path
+) -> None:
+    content = yaml.safe_load(fast_thresholds(tmp_path).read_text())
+    content["explainers"] = {"gradcam": {}}
+    content["checks"] = {
+        name: content["checks"][name] for name in ("model_accuracy", "region_focus")
+    }
+    path = tmp_path / "gradcam-only.yaml"
+    path.write_text(yaml.safe_dump(content))
+    with pytest.raises(
+        UsageError, match=r"checks\.region_focus: configured but applies to nothing .*black boxes"
+    ):
+        Gate(GateContext.open(path, [ONNX_CARD], smile_probes))

@@ -17,8 +17,8 @@ class Case:
 
     `region` is what the check measures against (a decisive region, "border", "background").
     A case that cannot run on this model carries the reason in `not_applicable`;
-    `model_limit` says that the reason is what the model is (an ONNX graph has no gradients, no
-    weights to randomise), not how the gate was configured.
+    `model_limit` says that the check itself cannot apply to what the model is, whatever the
+    explainer (an ONNX graph has no weights to randomise).
     """
 
     model: str

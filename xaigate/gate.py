@@ -142,9 +142,10 @@ class Gate:
 
     def _check_every_check_applies(self) -> None:
         # Fail closed: a configured check with nothing it can run (no case, or only cases that
-        # do not apply) would otherwise pass by omission. The exception is a check that only
-        # the gated models' own limits rule out (weight randomisation of an ONNX graph): each
-        # case is reported not applicable with the reason, unless a threshold demands it.
+        # do not apply) would otherwise pass by omission; so does one no configured explainer
+        # can serve (only gradient explainers for an ONNX model). The exception is a check the
+        # gated models rule out whatever the explainer (weight randomisation of an ONNX graph):
+        # each case is reported not applicable with the reason, unless a threshold demands it.
         thresholds = self.context.thresholds
         for check, cases in self.case_lists.items():
             if cases and all(case.not_applicable and case.model_limit for case in cases):
@@ -164,8 +165,19 @@ class Gate:
                     f"{thresholds.path}: no configured check applies to model {model!r}"
                 )
 
+    def _model_cannot(self, case: Case) -> bool:
+        """The case is ruled out by what its model is (the check's or the explainer's limits),
+        not by the configuration."""
+        if not case.not_applicable:
+            return False
+        if case.model_limit:
+            return True
+        explainer = self.context.explainers.get(case.explainer)
+        model = self.context.models[case.model]
+        return explainer is not None and explainer.not_applicable_reason(model) is not None
+
     def _check_demands_apply(self) -> None:
-        """An override that names a model demands its cases: none of them may be ruled out by
+        """An override that names a model demands its cases: they may not all be ruled out by
         the model's limits (a gradient explainer's threshold for an ONNX model)."""
         thresholds = self.context.thresholds
         for check, cases in self.case_lists.items():
@@ -177,7 +189,7 @@ class Gate:
                     for case in cases
                     if override.matches(case.model, case.explainer, case.target)
                 ]
-                limited = [case for case in named if case.not_applicable and case.model_limit]
+                limited = [case for case in named if self._model_cannot(case)]
                 if limited and len(limited) == len(named):
                     raise UsageError(
                         f"{thresholds.path}: checks.{check}.overrides.{index}: sets a threshold "
@@ -204,15 +216,11 @@ class Gate:
             excluded = self.context.thresholds.schema.checks[check].exclude
             for explainer_name, explainer in self.context.explainers.items():
                 reason = explainer.not_applicable_reason(model)
-                limit = reason is not None
                 if explainer_name in excluded:
                     reason = f"excluded by thresholds.yaml: {excluded[explainer_name]}"
-                    limit = False
                 for case in spec.cases(self.context, model_name, explainer_name, check):
                     # A case that already knows why it does not apply keeps its own reason.
-                    if case.not_applicable is None:
-                        case = replace(case, not_applicable=reason, model_limit=limit)
-                    cases.append(case)
+                    cases.append(replace(case, not_applicable=case.not_applicable or reason))
         return cases
 
     def run(self, case: Case) -> Result:
