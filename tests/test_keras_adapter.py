@@ -270,3 +270,15 @@ def test_weight_randomisation_cascades_from_the_top(faces: Any) -> None:
     np.testing.assert_array_equal(
         again[1][1].predict_proba(batch), cascade[1][1].predict_proba(batch)
     )
+
+
+def test_integration_steps_are_captums() -> None:
+    from captum.attr._utils.approximation_methods import approximation_parameters
+
+    from xaigate.explainers.keras_gradients import gauss_legendre
+
+    step_sizes, alphas = approximation_parameters("gausslegendre")
+    got_alphas, got_weights = gauss_legendre(32)
+    np.testing.assert_allclose(got_alphas, alphas(32), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got_weights, step_sizes(32), rtol=0, atol=1e-12)
+    assert abs(got_weights.sum() - 1.0) < 1e-12
