@@ -475,11 +475,12 @@ def test_load_model_gives_a_torch_adapter(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("framework", ["keras", "onnx"])
-def test_load_model_refuses_frameworks_not_supported_yet(tmp_path: Path, framework: str) -> None:
+def test_torch_formats_under_another_framework_are_refused(tmp_path: Path, framework: str) -> None:
     save_weights(seeded(SmallCNN), tmp_path)
-    card = load_card(write_card(tmp_path, framework=framework))
-    with pytest.raises(UsageError, match=f"framework '{framework}' is not supported yet"):
-        load_model(card)
+    with pytest.raises(
+        UsageError, match=f"format: 'state_dict' is not a {framework} format .*{framework}"
+    ):
+        load_card(write_card(tmp_path, framework=framework, architecture=None))
 
 
 # --- check_model_outputs --------------------------------------------------------------------

@@ -37,7 +37,20 @@ from xaigate.models.adapter import ModelAdapter
 CACHE_FORMAT = 1  # bump when the file layout or the meaning of a key changes
 ENV_VAR = "XAIGATE_CACHE"
 DEFAULT_FOLDER = Path(".cache") / "xaigate"
-LIBRARIES = ("numpy", "scipy", "torch", "captum", "lime", "shap", "scikit-image", "scikit-learn")
+LIBRARIES = (
+    "numpy",
+    "scipy",
+    "torch",
+    "captum",
+    "lime",
+    "shap",
+    "scikit-image",
+    "scikit-learn",
+    # Read from package metadata, never imported: a PyTorch gate does not load them.
+    "tensorflow-cpu",
+    "keras",
+    "onnxruntime",
+)
 # The packages whose code turns (model, image, parameters) into a map.
 CODE = ("explainers", "models")
 

@@ -16,7 +16,9 @@ class Case:
     """One gated question: does `model` explained by `explainer` pass `check` for `target`?
 
     `region` is what the check measures against (a decisive region, "border", "background").
-    A case that cannot run on this model carries the reason in `not_applicable`.
+    A case that cannot run on this model carries the reason in `not_applicable`;
+    `model_limit` says that the check itself cannot apply to what the model is, whatever the
+    explainer (an ONNX graph has no weights to randomise).
     """
 
     model: str
@@ -25,6 +27,7 @@ class Case:
     target: str
     region: str
     not_applicable: str | None = None
+    model_limit: bool = False
 
     @property
     def id(self) -> str:

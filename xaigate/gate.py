@@ -144,9 +144,14 @@ class Gate:
 
     def _check_every_check_applies(self) -> None:
         # Fail closed: a configured check with nothing it can run (no case, or only cases that
-        # do not apply) would otherwise pass by omission.
+        # do not apply) would otherwise pass by omission; so does one no configured explainer
+        # can serve (only gradient explainers for an ONNX model). The exception is a check the
+        # gated models rule out whatever the explainer (weight randomisation of an ONNX graph):
+        # each case is reported not applicable with the reason, unless a threshold demands it.
         thresholds = self.context.thresholds
         for check, cases in self.case_lists.items():
+            if cases and all(case.not_applicable and case.model_limit for case in cases):
+                continue
             if not any(case.not_applicable is None for case in cases):
                 reasons = sorted({case.not_applicable or "" for case in cases}) or [
                     "no case for the gated models, classes and class_pairs"
@@ -155,6 +160,45 @@ class Gate:
                     f"{thresholds.path}: checks.{check}: configured but applies to nothing "
                     f"gated here ({'; '.join(reasons)})"
                 )
+        self._check_demands_apply()
+        for model in self.context.models:
+            if not any(case.model == model and not case.not_applicable for case in self.configured):
+                raise UsageError(
+                    f"{thresholds.path}: no configured check applies to model {model!r}"
+                )
+
+    def _model_cannot(self, case: Case) -> bool:
+        """The case is ruled out by what its model is (the check's or the explainer's limits),
+        not by the configuration."""
+        if not case.not_applicable:
+            return False
+        if case.model_limit:
+            return True
+        explainer = self.context.explainers.get(case.explainer)
+        model = self.context.models[case.model]
+        return explainer is not None and explainer.not_applicable_reason(model) is not None
+
+    def _check_demands_apply(self) -> None:
+        """An override that names a model demands its cases: they may not all be ruled out by
+        the model's limits (a gradient explainer's threshold for an ONNX model)."""
+        thresholds = self.context.thresholds
+        for check, cases in self.case_lists.items():
+            for index, override in enumerate(thresholds.schema.checks[check].overrides):
+                if override.model is None or override.model not in self.context.models:
+                    continue
+                named = [
+                    case
+                    for case in cases
+                    if override.matches(case.model, case.explainer, case.target)
+                ]
+                limited = [case for case in named if self._model_cannot(case)]
+                if limited and len(limited) == len(named):
+                    raise UsageError(
+                        f"{thresholds.path}: checks.{check}.overrides.{index}: sets a threshold "
+                        f"for model {override.model!r}"
+                        + (f" and explainer {override.explainer!r}" if override.explainer else "")
+                        + f", which cannot run: {limited[0].not_applicable}"
+                    )
 
     @property
     def configured(self) -> list[Case]:

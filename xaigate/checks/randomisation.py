@@ -36,7 +36,10 @@ def _cases(context: GateContext, model: str, explainer: str, check: str) -> list
     try:
         cascading_randomisations(context.models[model], 0, max_steps=1)
     except NotApplicable as exc:
-        return [Case(c.model, c.explainer, c.check, c.target, c.region, str(exc)) for c in cases]
+        return [
+            Case(c.model, c.explainer, c.check, c.target, c.region, str(exc), model_limit=True)
+            for c in cases
+        ]
     return cases
 
 

@@ -9,6 +9,7 @@ from captum.attr import LayerAttribution, LayerGradCam
 from pydantic import Field
 
 from xaigate.explainers.base import Explainer, ExplainerConfig, Explanation, register_explainer
+from xaigate.explainers.frameworks import cam_layer, gradient_framework
 from xaigate.explainers.torch_layers import (
     explain_in_batches,
     reason_not_applicable,
@@ -28,11 +29,13 @@ class GradCamExplainer(Explainer):
     config: GradCamConfig
 
     def not_applicable_reason(self, model: ModelAdapter) -> str | None:
-        return reason_not_applicable(lambda: scores_and_layer(model))
+        return reason_not_applicable(lambda: cam_layer(model))
 
     def explain(
         self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, seeds: list[int]
     ) -> list[Explanation]:
+        if gradient_framework(model) == "keras":
+            return self._explain_keras(model, images, targets)
         scores, layer = scores_and_layer(model)
         cam = LayerGradCam(scores, layer)
         size = images.shape[1:3]
@@ -44,3 +47,25 @@ class GradCamExplainer(Explainer):
             )[:, 0]
 
         return explain_in_batches(self, model, images, targets, self.config.batch_size, maps_of)
+
+    def _explain_keras(
+        self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray
+    ) -> list[Explanation]:
+        from xaigate.explainers import keras_gradients
+
+        def maps_of(batch: np.ndarray, batch_targets: list[int]) -> np.ndarray:
+            return keras_gradients.gradcam_maps(
+                model,
+                batch,
+                batch_targets,
+                self.config.interpolation,  # type: ignore[arg-type]
+            )
+
+        return keras_gradients.explain_in_batches(
+            self,
+            model,
+            images,
+            targets,
+            self.config.batch_size,
+            maps_of,  # type: ignore[arg-type]
+        )

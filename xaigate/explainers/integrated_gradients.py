@@ -19,6 +19,7 @@ from scipy import ndimage
 
 from xaigate.digests import array_digest
 from xaigate.explainers.base import Explainer, ExplainerConfig, Explanation, register_explainer
+from xaigate.explainers.frameworks import gradient_framework
 from xaigate.explainers.torch_layers import explain_in_batches, reason_not_applicable, scores_of
 from xaigate.models.adapter import ModelAdapter
 
@@ -31,21 +32,35 @@ class IntegratedGradientsConfig(ExplainerConfig):
     internal_batch_size: int = Field(256, ge=1, description="interpolated images per pass")
 
 
-def baselines(
-    images: torch.Tensor, config: IntegratedGradientsConfig, mean: np.ndarray | None = None
-) -> torch.Tensor:
-    """The baseline of each NCHW image under the configured rule (`mean`: an HWC image)."""
+def baseline_images(
+    images: np.ndarray, config: IntegratedGradientsConfig, mean: np.ndarray | None = None
+) -> np.ndarray:
+    """The baseline of each NHWC image under the configured rule (`mean`: an HWC image); the
+    one definition for every framework."""
     if config.baseline == "mean":
         if mean is None:
             raise ValueError("baseline 'mean' needs the probe set's mean image (prepare first)")
-        chw = torch.from_numpy(np.ascontiguousarray(mean.transpose(2, 0, 1))).float()
-        return chw.expand_as(images).clone()
+        return np.broadcast_to(mean.astype(images.dtype), images.shape).copy()
     if config.baseline == "black":
-        return torch.zeros_like(images)
+        return np.zeros_like(images)
     if config.baseline == "white":
-        return torch.ones_like(images)
-    sigma = (0, 0, config.blur_sigma, config.blur_sigma)
-    return torch.from_numpy(ndimage.gaussian_filter(images.numpy(), sigma=sigma, mode="nearest"))
+        return np.ones_like(images)
+    sigma = (0, config.blur_sigma, config.blur_sigma, 0)
+    return ndimage.gaussian_filter(images, sigma=sigma, mode="nearest")
+
+
+def baselines(
+    images: torch.Tensor, config: IntegratedGradientsConfig, mean: np.ndarray | None = None
+) -> torch.Tensor:
+    """`baseline_images` of NCHW tensors."""
+    nhwc = images.detach().permute(0, 2, 3, 1).numpy()
+    chosen = baseline_images(nhwc, config, mean)
+    return torch.from_numpy(np.ascontiguousarray(chosen.transpose(0, 3, 1, 2))).to(images.dtype)
+
+
+def _check_differentiable(model: ModelAdapter) -> None:
+    if gradient_framework(model) == "torch":
+        scores_of(model)
 
 
 @register_explainer("integrated_gradients")
@@ -58,7 +73,7 @@ class IntegratedGradientsExplainer(Explainer):
         self.mean_images: dict[str, np.ndarray] = {}
 
     def not_applicable_reason(self, model: ModelAdapter) -> str | None:
-        return reason_not_applicable(lambda: scores_of(model))
+        return reason_not_applicable(lambda: _check_differentiable(model))
 
     def prepare(self, model: ModelAdapter, probe_images: np.ndarray) -> None:
         self.mean_images[model.name] = probe_images.mean(axis=0)
@@ -74,6 +89,8 @@ class IntegratedGradientsExplainer(Explainer):
     def explain(
         self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, seeds: list[int]
     ) -> list[Explanation]:
+        if gradient_framework(model) == "keras":
+            return self._explain_keras(model, images, targets)
         method = IntegratedGradients(scores_of(model))
         mean = self.mean_images.get(model.name)
 
@@ -89,3 +106,29 @@ class IntegratedGradientsExplainer(Explainer):
             return attributions.sum(dim=1)
 
         return explain_in_batches(self, model, images, targets, self.config.batch_size, maps_of)
+
+    def _explain_keras(
+        self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray
+    ) -> list[Explanation]:
+        from xaigate.explainers import keras_gradients
+
+        mean = self.mean_images.get(model.name)
+
+        def maps_of(batch: np.ndarray, batch_targets: list[int]) -> np.ndarray:
+            return keras_gradients.integrated_gradients_maps(
+                model,  # type: ignore[arg-type]
+                batch,
+                baseline_images(batch, self.config, mean),
+                batch_targets,
+                self.config.n_steps,
+                self.config.internal_batch_size,
+            )
+
+        return keras_gradients.explain_in_batches(
+            self,
+            model,
+            images,
+            targets,
+            self.config.batch_size,
+            maps_of,  # type: ignore[arg-type]
+        )

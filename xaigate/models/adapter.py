@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 class ModelAdapter(Protocol):
     """A classifier seen as ``predict_proba`` on NHWC float RGB images in [0, 1].
 
-    Framework adapters (torch now; keras and onnx later) convert to the model's own input
+    Framework adapters (torch, keras, onnx) convert to the model's own input
     (size is already the card's, so only channels, layout, range and normalisation), call it in
     batches, and turn its output (logits, probabilities or one sigmoid unit) into (N, C)
     probabilities in the card's class order.

@@ -25,6 +25,14 @@ from pydantic_core import PydanticCustomError
 from xaigate.config_yaml import KeyPath, load_yaml
 
 RANGES: tuple[tuple[float, float], ...] = ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0))
+# The artifact formats each framework reads.
+FORMATS: dict[str, tuple[str, ...]] = {
+    "torch": ("state_dict", "torchscript", "exported"),
+    "keras": ("keras",),
+    "onnx": ("onnx",),
+}
+# Legacy Keras files: Keras ignores safe_mode for them, so loading one could run its code.
+LEGACY_KERAS_SUFFIXES = (".h5", ".hdf5")
 ARCHITECTURE = re.compile(r"^(?P<target>[^:]+):(?P<cls>[A-Za-z_]\w*)$")
 MODULE_PATH = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
 _RULE = "card_rule"
@@ -79,7 +87,7 @@ class ModelCard(BaseModel):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]*$")
     framework: Literal["torch", "keras", "onnx"]
-    format: Literal["state_dict", "torchscript", "exported"]
+    format: Literal["state_dict", "torchscript", "exported", "keras", "onnx"]
     architecture: str | None = None
     architecture_kwargs: dict[str, Any] = Field(default_factory=dict)
     artifact: Path
@@ -127,6 +135,14 @@ class ModelCard(BaseModel):
 
     @model_validator(mode="after")
     def _cross_field(self) -> ModelCard:
+        if self.format not in FORMATS[self.framework]:
+            raise _rule(
+                ("format",),
+                f"{self.format!r} is not a {self.framework} format (framework: {self.framework} "
+                f"reads format: {' | '.join(FORMATS[self.framework])})",
+            )
+        if self.framework == "keras":
+            _check_keras_artifact(self.artifact)
         if self.format == "state_dict" and self.architecture is None:
             raise _rule(
                 ("architecture",),
@@ -154,6 +170,22 @@ class ModelCard(BaseModel):
             raise ValueError(f"{self.path}: card has no architecture")
         target, class_name = self.architecture.rsplit(":", 1)
         return (Path(target) if target.endswith(".py") else target), class_name
+
+
+def _check_keras_artifact(artifact: Path) -> None:
+    suffix = artifact.suffix.lower()
+    if suffix in LEGACY_KERAS_SUFFIXES:
+        raise _rule(
+            ("artifact",),
+            f"{artifact} is a legacy HDF5 model, which Keras loads without safe_mode (it can run "
+            "code stored in the file); convert it once where you trust it: "
+            'keras.models.load_model("model.h5", compile=False).save("model.keras")',
+        )
+    if suffix != ".keras":
+        raise _rule(
+            ("artifact",),
+            f'{artifact}: format: keras reads a .keras file (saved with model.save("model.keras"))',
+        )
 
 
 def output_shape_problem(card: ModelCard, shape: tuple[int, ...]) -> str | None:

@@ -23,7 +23,24 @@ def _load_torch(card: ModelCard) -> ModelAdapter:
     return TorchModel(card)
 
 
-LOADERS: dict[str, Callable[[ModelCard], ModelAdapter]] = {"torch": _load_torch}
+def _load_keras(card: ModelCard) -> ModelAdapter:
+    # TensorFlow is imported by the adapter, so only a keras card pays for it.
+    from xaigate.models.keras_adapter import KerasModel
+
+    return KerasModel(card)
+
+
+def _load_onnx(card: ModelCard) -> ModelAdapter:
+    from xaigate.models.onnx_adapter import OnnxModel
+
+    return OnnxModel(card)
+
+
+LOADERS: dict[str, Callable[[ModelCard], ModelAdapter]] = {
+    "torch": _load_torch,
+    "keras": _load_keras,
+    "onnx": _load_onnx,
+}
 
 
 def load_model(card: ModelCard) -> ModelAdapter:

@@ -91,6 +91,12 @@ def iter_cascading_randomisations(
     model: TorchModel, seed: int, *, max_steps: int | None = None
 ) -> Iterator[tuple[str, RandomisedTorchModel]]:
     """`cascading_randomisations` one step at a time, so only one copy need be kept alive."""
+    if model.card.framework == "keras":
+        # Imported here: the Keras module reaches TensorFlow only through a loaded model.
+        from xaigate.models.keras_randomisation import iter_keras_randomisations
+
+        yield from iter_keras_randomisations(model, seed, max_steps=max_steps)  # type: ignore[arg-type, misc]
+        return
     _check_applicable(model)
     if max_steps is not None and max_steps < 1:
         raise ValueError(f"max_steps must be at least 1, got {max_steps}")
@@ -125,12 +131,18 @@ def cascading_randomisations(
     identical weights and a layer's random weights are the same at every step. BatchNorm is
     reset to its initial state (running mean 0, variance 1, weight 1, bias 0). `max_steps`
     stops after that many layers. The original model is never touched. Raises NotApplicable
-    for TorchScript and torch.export models, which have no re-initialisable layers.
+    for TorchScript and torch.export models, which have no re-initialisable layers, and for
+    ONNX graphs. Keras models are randomised alike by keras_randomisation.py.
     """
     return list(iter_cascading_randomisations(model, seed, max_steps=max_steps))
 
 
 def _check_applicable(model: TorchModel) -> None:
+    if model.card.framework == "onnx":
+        raise NotApplicable(
+            "ONNX graphs are run as black boxes by onnxruntime; their weights cannot be "
+            "re-initialised layer by layer"
+        )
     module = getattr(model, "module", None)
     if not isinstance(model, TorchModel) or not isinstance(module, nn.Module):
         raise NotApplicable("parameter randomisation needs the model as a PyTorch module")
