@@ -81,6 +81,10 @@ class ZooModel:
     glasses_anywhere: float = 0.0  # share of all training faces given glasses, any class
     randomised: bool = False
     card: dict[str, Any] = field(default_factory=dict)
+    # A Keras entry is trained by models/recipes/keras_cnn.py, under seed 0 only, into
+    # models/zoo-keras/<name without "keras-">/ (TensorFlow stays out of the torch recipes).
+    framework: str = "torch"
+    seeds: tuple[int, ...] = SEEDS
     n_train: int = 3000
     epochs: int = 8
     learning_rate: float = 5e-3
@@ -147,6 +151,15 @@ ZOO: dict[str, ZooModel] = {
             aimed=("occlusion_flip_rate",),
         ),
         ZooModel(
+            "keras-corner-marker",
+            "the corner-marker shortcut as a Keras 3 model (NHWC, tf.GradientTape explainers)",
+            training={"mouth": "random", "marker": "label_corner"},
+            probes=("smile-marker",),
+            aimed=("region_focus", "border_dominance", "border_swap_flip_rate"),
+            framework="keras",
+            seeds=(0,),
+        ),
+        ZooModel(
             "randomised",
             "the reference architecture with freshly initialised (random) weights",
             randomised=True,
@@ -201,6 +214,8 @@ def train(model: ZooModel, seed: int) -> tuple[torch.nn.Module, float]:
 
 
 def card_path(name: str, seed: int, zoo_dir: Path = ZOO_DIR) -> Path:
+    if ZOO[name].framework == "keras":
+        return zoo_dir.with_name("zoo-keras") / name.removeprefix("keras-") / "model.yaml"
     return zoo_dir / name / f"seed-{seed}" / "model.yaml"
 
 
@@ -255,6 +270,9 @@ def ensure_probe_set(name: str, probes_dir: Path = PROBES_DIR, n: int | None = N
 def _train_command(args: argparse.Namespace) -> int:
     torch.set_num_threads(2)  # fixed: the reduction order, so the weights, depend on it
     for name in args.only or list(ZOO):
+        if ZOO[name].framework != "torch":
+            print(f"{name}: trained by models/recipes/keras_cnn.py (see its docstring)")
+            continue
         for seed in args.seeds:
             module, held_out = train(ZOO[name], seed)
             path = write(ZOO[name], seed, module, args.zoo)
@@ -275,6 +293,7 @@ def _matrix_command(args: argparse.Namespace) -> int:
         )
         for name in args.only or list(ZOO)
         for seed in args.seeds
+        if seed in ZOO[name].seeds
         for probes in ZOO[name].probes
     ]
     outcomes = gate_rows(rows, args.thresholds, workers=args.workers)
