@@ -237,3 +237,18 @@ def test_bad_shard_option_is_a_usage_error(tmp_path: Path, smile_probes: Path) -
     run = run_gate(tmp_path, "--probes", smile_probes, "--shard", "3/2", "--collect-only")
     assert run.returncode == 4, run.output
     assert "--shard 3/2" in run.output
+
+
+def test_shipped_thresholds_open_a_gate_with_latency(smile_probes_with_variants: Path) -> None:
+    """The shipped thresholds.yaml, latency section included, opens a gate on the reference
+    model (the end-to-end runs above use cut-down copies)."""
+    from xaigate.context import GateContext
+    from xaigate.gate import Gate
+
+    context = GateContext.open(
+        ROOT / "thresholds.yaml", [REFERENCE_CARD], smile_probes_with_variants
+    )
+    gate = Gate(context)
+    assert (
+        gate.cases("latency") and gate.cases("region_focus") and gate.cases("occlusion_flip_rate")
+    )

@@ -183,7 +183,9 @@ class Gate:
         the model's limits (a gradient explainer's threshold for an ONNX model)."""
         thresholds = self.context.thresholds
         for check, cases in self.case_lists.items():
-            for index, override in enumerate(thresholds.schema.checks[check].overrides):
+            # `latency` is configured by its own section, which has no overrides.
+            config = thresholds.schema.checks.get(check)
+            for index, override in enumerate(config.overrides if config else ()):
                 if override.model is None or override.model not in self.context.models:
                     continue
                 named = [
