@@ -28,3 +28,10 @@ def json_digest(content: Any) -> str:
     """
     text = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def randomised_model_digest(trained_digest: str, seed: int, layers: list[str]) -> str:
+    """The digest of a model whose `layers` were re-initialised from `seed`: another digest
+    than the trained model's (whose artifact it shares), so no cached map of it is served."""
+    text = f"{trained_digest}:randomised:{seed}:{','.join(layers)}"
+    return hashlib.sha256(text.encode()).hexdigest()

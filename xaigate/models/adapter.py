@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from functools import cached_property
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
@@ -41,3 +43,30 @@ class ModelAdapter(Protocol):
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) float32 RGB in [0, 1] -> (N, C) float64 probabilities."""
         ...
+
+
+class CardFacts:
+    """What every framework adapter reads off its card and artifact: name, classes, input size
+    and the artifact's digest. Adapters set `card` and inherit these."""
+
+    card: ModelCard
+
+    @property
+    def name(self) -> str:
+        return self.card.name
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.card.classes)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.card.input.size
+
+    @cached_property
+    def digest(self) -> str:
+        sha = hashlib.sha256()
+        with self.card.artifact.open("rb") as file:
+            for chunk in iter(lambda: file.read(1 << 20), b""):
+                sha.update(chunk)
+        return sha.hexdigest()

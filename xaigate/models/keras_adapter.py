@@ -9,16 +9,15 @@ set-up dominates LIME's many small batches.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Iterator
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from xaigate.errors import ModelError, UsageError, XaigateError
+from xaigate.models.adapter import CardFacts
 from xaigate.models.capabilities import NotApplicable
 from xaigate.models.card import ModelCard
 from xaigate.models.preprocess import (
@@ -126,7 +125,7 @@ def iter_layers(model: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield from iter_layers(layer, f"{path}/")
 
 
-class KerasModel:
+class KerasModel(CardFacts):
     """A Keras classifier described by a model card; see `ModelAdapter`."""
 
     def __init__(self, card: ModelCard, model: keras.Model | None = None) -> None:
@@ -139,26 +138,6 @@ class KerasModel:
         self.model = model if model is not None else load_keras_model(card)
         self.forward_seconds = 0.0
         self.gradient_seconds = 0.0
-
-    @property
-    def name(self) -> str:
-        return self.card.name
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.card.classes)
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return self.card.input.size
-
-    @cached_property
-    def digest(self) -> str:
-        sha = hashlib.sha256()
-        with self.card.artifact.open("rb") as file:
-            for chunk in iter(lambda: file.read(1 << 20), b""):
-                sha.update(chunk)
-        return sha.hexdigest()
 
     @property
     def supports_gradients(self) -> bool:

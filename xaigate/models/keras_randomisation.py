@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from xaigate.digests import randomised_model_digest
 from xaigate.models.capabilities import NotApplicable
 from xaigate.models.keras_adapter import KerasModel, iter_layers
 
@@ -33,8 +34,7 @@ class RandomisedKerasModel(KerasModel):
 
     @cached_property
     def digest(self) -> str:
-        text = f"{self.trained.digest}:randomised:{self.seed}:{','.join(self.randomised_layers)}"
-        return hashlib.sha256(text.encode()).hexdigest()
+        return randomised_model_digest(self.trained.digest, self.seed, self.randomised_layers)
 
 
 def weighted_layers(model: Any) -> list[str]:

@@ -7,14 +7,13 @@ says `framework: onnx`.
 
 from __future__ import annotations
 
-import hashlib
 import time
-from functools import cached_property
 from typing import Any
 
 import numpy as np
 
 from xaigate.errors import ModelError, UsageError, XaigateError
+from xaigate.models.adapter import CardFacts
 from xaigate.models.card import ModelCard
 from xaigate.models.preprocess import check_probe_shape, to_model_input, to_probabilities
 
@@ -60,7 +59,7 @@ def input_shape_problem(card: ModelCard, shape: list[Any]) -> str | None:
     return None
 
 
-class OnnxModel:
+class OnnxModel(CardFacts):
     """An ONNX classifier described by a model card; see `ModelAdapter`."""
 
     supports_gradients = False
@@ -85,26 +84,6 @@ class OnnxModel:
             )
         self.input_name = inputs[0].name
         self.forward_seconds = 0.0
-
-    @property
-    def name(self) -> str:
-        return self.card.name
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.card.classes)
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return self.card.input.size
-
-    @cached_property
-    def digest(self) -> str:
-        sha = hashlib.sha256()
-        with self.card.artifact.open("rb") as file:
-            for chunk in iter(lambda: file.read(1 << 20), b""):
-                sha.update(chunk)
-        return sha.hexdigest()
 
     def predict_proba(self, images: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) float RGB in [0, 1] -> (N, C) float64 probabilities."""

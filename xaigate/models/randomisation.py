@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from xaigate.digests import randomised_model_digest
 from xaigate.models.capabilities import NotApplicable
 from xaigate.models.torch_adapter import TorchModel
 
@@ -38,8 +39,7 @@ class RandomisedTorchModel(TorchModel):
 
     @cached_property
     def digest(self) -> str:
-        text = f"{self.trained.digest}:randomised:{self.seed}:{','.join(self.randomised_layers)}"
-        return hashlib.sha256(text.encode()).hexdigest()
+        return randomised_model_digest(self.trained.digest, self.seed, self.randomised_layers)
 
 
 def parametrised_layers(module: nn.Module, example: torch.Tensor | None = None) -> list[str]:

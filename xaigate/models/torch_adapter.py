@@ -7,7 +7,6 @@ inside `scores_module` (differentiable, for gradient explainers and layer hooks)
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import itertools
@@ -16,7 +15,6 @@ import sys
 import time
 import warnings
 from collections.abc import Mapping
-from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 
@@ -25,6 +23,7 @@ import torch
 from torch import nn
 
 from xaigate.errors import ModelError, UsageError, XaigateError
+from xaigate.models.adapter import CardFacts
 from xaigate.models.capabilities import NotApplicable
 from xaigate.models.card import InputSpec, ModelCard, output_shape_problem
 
@@ -100,7 +99,7 @@ class _Scores(nn.Module):
         return out
 
 
-class TorchModel:
+class TorchModel(CardFacts):
     """A PyTorch classifier described by a model card; see `ModelAdapter`."""
 
     def __init__(self, card: ModelCard, module: nn.Module | None = None) -> None:
@@ -113,26 +112,6 @@ class TorchModel:
         self.gradient_seconds = 0.0
         self._preprocess = _Preprocess(card.input)
         self._scores: _Scores | None = None
-
-    @property
-    def name(self) -> str:
-        return self.card.name
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.card.classes)
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return self.card.input.size
-
-    @cached_property
-    def digest(self) -> str:
-        sha = hashlib.sha256()
-        with self.card.artifact.open("rb") as file:
-            for chunk in iter(lambda: file.read(1 << 20), b""):
-                sha.update(chunk)
-        return sha.hexdigest()
 
     @property
     def supports_gradients(self) -> bool:
