@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
@@ -50,29 +51,42 @@ def train_face_cnn(
     return module, accuracy(module, held_images, held_labels)
 
 
-def write_model(module: torch.nn.Module, out: Path, name: str, task: str = "smile") -> Path:
-    """Write `weights.pt` and a model card; returns the card's path."""
+def write_model(
+    module: torch.nn.Module,
+    out: Path,
+    name: str,
+    task: str = "smile",
+    *,
+    architecture: str = "SmallCNN",
+    card_fields: dict[str, Any] | None = None,
+) -> Path:
+    """Write `weights.pt` and a model card for `architecture` (a class in architectures.py);
+    `card_fields` replace the card's fields (a mapping field, such as `input`, is updated).
+    Returns the card's path."""
     out.mkdir(parents=True, exist_ok=True)
     torch.save(module.state_dict(), out / "weights.pt")
-    architecture = os.path.relpath(ARCHITECTURE_FILE, out.resolve())
-    card = {
+    architecture_file = os.path.relpath(ARCHITECTURE_FILE, out.resolve())
+    card: dict[str, Any] = {
         "name": name,
         "framework": "torch",
         "format": "state_dict",
-        "architecture": f"{architecture}:SmallCNN",
+        "architecture": f"{architecture_file}:{architecture}",
         "architecture_kwargs": {"num_classes": len(TASK_CLASSES[task])},
         "artifact": "weights.pt",
         "input": {"size": [64, 64], "channels": 3, "layout": "NCHW", "range": [0, 1]},
         "output": "logits",
         "classes": list(TASK_CLASSES[task]),
     }
+    for key, value in (card_fields or {}).items():
+        card[key] = {**card[key], **value} if isinstance(value, dict) else value
     path = out / "model.yaml"
     path.write_text(yaml.safe_dump(card, sort_keys=False), encoding="utf-8")
     return path
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def recipe_parser(description: str) -> argparse.ArgumentParser:
+    """The options every face-classifier recipe takes (task, output, seed, training faces)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--task", choices=sorted(TASK_CLASSES), default="smile")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--name", help="model name (default: the --out folder's name)")
@@ -80,7 +94,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--mouth", choices=["label", "random"], default="label")
     parser.add_argument("--marker", choices=["label_corner"], default=None)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = recipe_parser(__doc__.splitlines()[0]).parse_args(argv)
     torch.set_num_threads(2)  # fixed: the reduction order, so the weights, depend on it
     name = args.name or args.out.name
     module, held_out = train_face_cnn(

@@ -12,7 +12,6 @@ determinism, one thread), and writes `model.keras` and `model.yaml` beside it.
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from models.recipes.face_cnn import HELD_OUT_SEED, TRAIN_FACES_SEED
+from models.recipes.face_cnn import HELD_OUT_SEED, TRAIN_FACES_SEED, recipe_parser
 from xaigate.probes import TASK_CLASSES, faces_to_arrays, generate_faces
 
 BN_EPSILON = 1e-5  # torch's BatchNorm2d default (Keras' is 1e-3): twins must agree
@@ -142,15 +141,7 @@ def write_keras_model(model: Any, out: Path, name: str, task: str = "smile") -> 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--task", choices=sorted(TASK_CLASSES), default="smile")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--name", help="model name (default: the --out folder's name)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=8)
-    parser.add_argument("--mouth", choices=["label", "random"], default="label")
-    parser.add_argument("--marker", choices=["label_corner"], default=None)
-    args = parser.parse_args(argv)
+    args = recipe_parser(__doc__.splitlines()[0]).parse_args(argv)
     # Fixed threads: the reduction order, so the weights, depend on it.
     os.environ.setdefault("XAIGATE_TF_THREADS", "1")
     _keras()

@@ -16,7 +16,6 @@ then asserts that those checks fail it under three training seeds.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,9 +24,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from models.recipes import architectures
+from models.recipes.face_cnn import HELD_OUT_SEED, TRAIN_FACES_SEED, write_model
 from xaigate.probes import TASK_CLASSES, faces_to_arrays, generate_faces
 from xaigate.probes.faces import Face, with_glasses
 from xaigate.training import accuracy, train_classifier
@@ -35,9 +34,6 @@ from xaigate.training import accuracy, train_classifier
 ROOT = Path(__file__).resolve().parents[2]
 ZOO_DIR = ROOT / "models" / "zoo"
 PROBES_DIR = ROOT / "probes" / "zoo"
-ARCHITECTURE_FILE = Path(architectures.__file__)
-TRAIN_FACES_SEED = 7_000_000  # as the reference recipe: probe sets use small seeds
-HELD_OUT_SEED = 8_000_000
 SEEDS = (0, 1, 2)
 ALL_VARIANTS = ("glasses", "mouth_mask", "bright", "dark")
 
@@ -221,26 +217,9 @@ def card_path(name: str, seed: int, zoo_dir: Path = ZOO_DIR) -> Path:
 
 def write(model: ZooModel, seed: int, module: torch.nn.Module, zoo_dir: Path = ZOO_DIR) -> Path:
     """Write weights.pt and the model card; returns the card's path."""
-    path = card_path(model.name, seed, zoo_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(module.state_dict(), path.parent / "weights.pt")
-    architecture = os.path.relpath(ARCHITECTURE_FILE, path.parent.resolve())
-    classes = list(TASK_CLASSES["smile"])
-    card: dict[str, Any] = {
-        "name": f"{model.name}-s{seed}",
-        "framework": "torch",
-        "format": "state_dict",
-        "architecture": f"{architecture}:{model.architecture}",
-        "architecture_kwargs": {"num_classes": len(classes)},
-        "artifact": "weights.pt",
-        "input": {"size": [64, 64], "channels": 3, "layout": "NCHW", "range": [0, 1]},
-        "output": "logits",
-        "classes": classes,
-    }
-    for key, value in model.card.items():
-        card[key] = {**card[key], **value} if isinstance(value, dict) else value
-    path.write_text(yaml.safe_dump(card, sort_keys=False), encoding="utf-8")
-    return path
+    out = card_path(model.name, seed, zoo_dir).parent
+    name = f"{model.name}-s{seed}"
+    return write_model(module, out, name, architecture=model.architecture, card_fields=model.card)
 
 
 def probe_set_dir(name: str, probes_dir: Path = PROBES_DIR) -> Path:
