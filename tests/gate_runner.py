@@ -122,3 +122,19 @@ def matrix_thresholds(folder: Path) -> Path:
     path = folder / "thresholds-matrix.yaml"
     path.write_text(yaml.safe_dump(shipped, sort_keys=False))
     return path
+
+
+def assert_corner_marker_caught(flawed: GateRun) -> None:
+    """A corner-marker shortcut model's fast gate run on marker probes: the precondition holds
+    (right for the wrong reason), region focus and border dominance fail for LIME and Grad-CAM,
+    and the border swap, which needs no explainer, flips the prediction."""
+    assert flawed.returncode == 1, flawed.output
+    assert flawed.verdict is not None and flawed.verdict["passed"] is False
+    [accuracy] = flawed.results(check="model_accuracy")
+    assert accuracy["passed"], "right for the wrong reason: the precondition holds"
+    for check in ("region_focus", "border_dominance"):
+        for explainer in ("lime", "gradcam"):
+            [result] = flawed.results(check=check, explainer=explainer, target="smile")
+            assert result["status"] == "failed", result
+    [swap] = flawed.results(check="border_swap_flip_rate", target="smile")
+    assert swap["status"] == "failed" and swap["value"] >= 0.5, swap

@@ -7,7 +7,15 @@ import re
 from pathlib import Path
 
 import pytest
-from gate_runner import FAST_CHECKS, REFERENCE_CARD, ROOT, GateRun, fast_thresholds, run_gate
+from gate_runner import (
+    FAST_CHECKS,
+    REFERENCE_CARD,
+    ROOT,
+    GateRun,
+    assert_corner_marker_caught,
+    fast_thresholds,
+    run_gate,
+)
 
 from xaigate import merge
 
@@ -44,17 +52,7 @@ def test_planted_shortcut_fails_and_reference_passes_on_the_same_probes(
     flawed = run_gate(
         tmp_path, "--probes", marker_probes, "--model", shortcut_card, "--thresholds", thresholds
     )
-    assert flawed.returncode == 1, flawed.output
-    assert flawed.verdict is not None and flawed.verdict["passed"] is False
-    [accuracy] = flawed.results(check="model_accuracy")
-    assert accuracy["passed"], "right for the wrong reason: the precondition holds"
-    for check in ("region_focus", "border_dominance"):
-        for explainer in ("lime", "gradcam"):
-            [result] = flawed.results(check=check, explainer=explainer, target="smile")
-            assert result["status"] == "failed", result
-    # The intervention, which needs no explainer, confirms: the border carries the label.
-    [swap] = flawed.results(check="border_swap_flip_rate", target="smile")
-    assert swap["status"] == "failed" and swap["value"] >= 0.5, swap
+    assert_corner_marker_caught(flawed)
     [dominance] = flawed.results(check="border_dominance", explainer="gradcam", target="smile")
     assert dominance["reference"]["border_swap_flip_rate"] >= 0.5
 

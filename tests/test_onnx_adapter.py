@@ -175,9 +175,11 @@ def test_override_demanding_randomisation_of_onnx_is_a_usage_error(
 
 def test_override_for_an_explainer_that_runs_is_fine(tmp_path: Path, smile_probes: Path) -> None:
     demand = {"model": "smile-onnx", "explainer": "lime", "min": 3.0}
-    Gate(
+    gate = Gate(
         GateContext.open(gate_thresholds(tmp_path, region_focus=demand), [ONNX_CARD], smile_probes)
     )
+    lime = [case for case in gate.cases("region_focus") if case.explainer == "lime"]
+    assert lime and all(case.not_applicable is None for case in lime)
 
 
 def test_thresholds_whose_explainers_all_need_gradients_are_a_usage_error(

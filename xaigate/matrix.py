@@ -9,7 +9,6 @@ passes its whole gate and a flawed one fails every check aimed at its flaw.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -180,7 +179,7 @@ def markdown_matrix(outcomes: Sequence[RowOutcome]) -> str:
 
 def write_matrix(outcomes: Sequence[RowOutcome], out: Path) -> None:
     """`<out>.json` (rows, cells and every result) and `<out>.md`, each written atomically."""
-    from xaigate.verdict import write_json_atomic
+    from xaigate.verdict import write_json_atomic, write_text_atomic
 
     content = {
         "rows": [
@@ -198,14 +197,5 @@ def write_matrix(outcomes: Sequence[RowOutcome], out: Path) -> None:
             for outcome in outcomes
         ]
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out.with_suffix(".json"), content)
-    markdown = out.with_suffix(".md")
-    temporary = markdown.with_name(f".{markdown.name}.tmp")
-    temporary.write_text(markdown_matrix(outcomes), encoding="utf-8")
-    temporary.replace(markdown)
-
-
-def load_outcomes(path: Path) -> list[dict[str, Any]]:
-    """The rows of a written matrix JSON."""
-    return json.loads(Path(path).read_text())["rows"]
+    write_text_atomic(out.with_suffix(".md"), markdown_matrix(outcomes))

@@ -162,12 +162,16 @@ def _summary(results: list[dict[str, Any]]) -> dict[str, int]:
 
 def write_json_atomic(path: Path, content: dict[str, Any]) -> None:
     """Write through a temporary file and rename, so a reader never sees half a verdict."""
+    write_text_atomic(path, json.dumps(content, indent=2, sort_keys=False) + "\n")
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` through a temporary file in the same folder and rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            json.dump(content, stream, indent=2, sort_keys=False)
-            stream.write("\n")
+            stream.write(text)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
