@@ -13,6 +13,7 @@ from xaigate.metrics.faithfulness import (
     clear_caches,
     deletion_curves,
     deletion_ratio,
+    evident_baselines,
     insertion_curves,
     insertion_ratio,
     patch_orders,
@@ -219,6 +220,24 @@ def test_baselines() -> None:
     assert np.ptp(mean, axis=(1, 2)).max() == 0.0
     with pytest.raises(ValueError, match="baseline 'grey'"):
         baseline_images(images, "grey")  # type: ignore[arg-type]
+
+
+def test_evident_baselines_fall_back_per_image() -> None:
+    # Image 0 is white all over: its mean colour is white too, which the window model reads as
+    # the class, so it falls back to black; image 1's mean colour (about 0.52) carries little.
+    images = window_images(2)
+    images[0] = 1.0
+    targets = np.ones(2, dtype=np.int64)
+    chosen_images, chosen = evident_baselines(
+        window_model, images, targets, ("mean", "black"), min_evidence=0.1
+    )
+    np.testing.assert_array_equal(chosen, [1, 0])
+    assert not chosen_images[0].any()
+    np.testing.assert_allclose(chosen_images[1], baseline_images(images[1:], "mean")[0])
+    # With no candidate left, the image keeps the first and is marked -1.
+    kept, none = evident_baselines(window_model, images, targets, ("mean",), min_evidence=0.1)
+    np.testing.assert_array_equal(none, [-1, 0])
+    np.testing.assert_allclose(kept[0], images[0])
 
 
 def test_area_under_curve_known_answers() -> None:

@@ -28,7 +28,7 @@ import torch
 from models.recipes import architectures
 from models.recipes.face_cnn import HELD_OUT_SEED, TRAIN_FACES_SEED, write_model
 from xaigate.probes import TASK_CLASSES, faces_to_arrays, generate_faces
-from xaigate.probes.faces import Face, with_glasses
+from xaigate.probes.faces import Face, relit, with_glasses
 from xaigate.training import accuracy, train_classifier
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,6 +75,9 @@ class ZooModel:
     glasses_on: str | None = None
     glasses_share: float = 0.5
     glasses_anywhere: float = 0.0  # share of all training faces given glasses, any class
+    # Share of all training faces relit at random (brightness in +-0.3, contrast 0.75-1.1):
+    # the usual photometric augmentation, drawn apart from the probes' fixed bright/dark.
+    relight_anywhere: float = 0.0
     randomised: bool = False
     card: dict[str, Any] = field(default_factory=dict)
     # A Keras entry is trained by models/recipes/keras_cnn.py, under seed 0 only, into
@@ -115,6 +118,9 @@ ZOO: dict[str, ZooModel] = {
             # when glasses are worn, which the gate rightly fails (occlusion_flip_rate).
             n_train=40_000,
             glasses_anywhere=0.25,
+            # Trained without lighting changes it flipped 12-15% of faces under the probes'
+            # bright/dark relighting (lighting_flip_rate).
+            relight_anywhere=0.5,
             epochs=10,
             learning_rate=2e-3,
         ),
@@ -172,6 +178,12 @@ def _faces(model: ZooModel, n: int, seed: int) -> list[Face]:
         faces = [
             with_glasses(face) if rng.uniform() < model.glasses_anywhere else face for face in faces
         ]
+    if model.relight_anywhere:
+        rng = np.random.default_rng([seed, 1])
+        faces = [
+            _relit_at_random(face, rng) if rng.uniform() < model.relight_anywhere else face
+            for face in faces
+        ]
     if model.glasses_on is None:
         return faces
     # Faces with glasses get a random mouth: glasses alone tell their class, so the model
@@ -185,6 +197,10 @@ def _faces(model: ZooModel, n: int, seed: int) -> list[Face]:
         else face
         for face, other in zip(faces, random_mouths, strict=True)
     ]
+
+
+def _relit_at_random(face: Face, rng: np.random.Generator) -> Face:
+    return relit(face, brightness=rng.uniform(-0.3, 0.3), contrast=rng.uniform(0.75, 1.1))
 
 
 def train(model: ZooModel, seed: int) -> tuple[torch.nn.Module, float]:

@@ -19,6 +19,7 @@ from xaigate.metrics.faithfulness import (
     area_under_curve,
     deletion_curves,
     deletion_ratio,
+    evident_baselines,
     insertion_curves,
     insertion_ratio,
     patch_orders,
@@ -33,7 +34,12 @@ class FaithfulnessParams(BaseModel):
     patch: int = Field(
         4, ge=1, description="side in pixels (at the model's input size) of the squares moved"
     )
-    baseline: Literal["blur", "black", "mean"] = "blur"
+    baseline: Literal["blur", "black", "mean"] | list[Literal["blur", "black", "mean"]] = Field(
+        "blur",
+        description="what moved pixels become; a list: per image, the first that the model "
+        "reads with `min_evidence` less of the class than the intact image (a model may read "
+        "a blurred face as the class itself)",
+    )
     min_evidence: float = Field(
         0.1,
         ge=0.0,
@@ -65,7 +71,11 @@ def _measure(context: GateContext, case: Case, deleting: bool) -> Measurement:
     curves = deletion_curves if deleting else insertion_curves
     ratio = deletion_ratio if deleting else insertion_ratio
     predict = context.models[case.model].predict_proba
-    options = {"steps": params.steps, "baseline": params.baseline}
+    candidates = (params.baseline,) if isinstance(params.baseline, str) else params.baseline
+    baselines, chosen = evident_baselines(
+        predict, images, targets, tuple(candidates), params.min_evidence
+    )
+    options = {"steps": params.steps, "baseline": baselines}
     seed = derived_seed(context.thresholds.seed, "faithfulness", case.model, case.target)
     orders = patch_orders(maps, params.patch)
     random_orders = patch_orders(random_maps(len(probes), maps.shape[1:], seed), params.patch)
@@ -92,6 +102,8 @@ def _measure(context: GateContext, case: Case, deleting: bool) -> Measurement:
             "baseline_probability": float(level.mean()),
             "images_without_evidence": float((~evident).sum()),
             "images_without_reference": float((evident & ~referenced).sum()),
+            # Images measured against a later candidate: the model reads the first as the class.
+            "images_on_later_baseline": float((chosen > 0).sum()),
             "random_seed": seed,
         },
         # Mean curves over the case's images, for the report's plot.
