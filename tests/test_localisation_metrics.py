@@ -63,6 +63,25 @@ def test_rank_accuracy_known_answers(mask: np.ndarray) -> None:
     assert np.mean(random_scores) == pytest.approx(area_share(mask), abs=0.02)
 
 
+def test_rank_accuracy_counts_ties_at_the_cut_off_by_expectation(mask: np.ndarray) -> None:
+    # One flat "superpixel" of twice the region's size, half of it the region: the top-|R|
+    # places fall among its pixels, and half of them are expected inside, whichever come first
+    # in raster order (here the half above the region).
+    attribution = np.zeros(mask.shape)
+    attribution[30:50, 20:44] = 1.0
+    assert relevance_rank_accuracy(attribution, mask) == pytest.approx(0.5)
+    # Strictly higher pixels take their places first; the rest go by expectation.
+    attribution[45:50, 20:44] = 2.0
+    assert relevance_rank_accuracy(attribution, mask) == pytest.approx(0.5 + 0.5 * 5 / 15)
+
+
+def test_pointing_game_with_tied_peaks_scores_the_share_that_hits(mask: np.ndarray) -> None:
+    attribution = np.zeros(mask.shape)
+    attribution[30:50, 20:44] = 1.0  # a flat peak, half of it on the region
+    assert pointing_game(attribution, mask) == pytest.approx(0.5)
+    assert pointing_game(attribution, mask, tolerance=10) == 1.0
+
+
 def test_pointing_game_hits_and_tolerance(mask: np.ndarray) -> None:
     attribution = np.zeros(mask.shape)
     attribution[45, 30] = 1.0

@@ -10,8 +10,8 @@ passes its whole gate and a flawed one fails every check aimed at its flaw.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,11 +108,18 @@ def gate_rows(
     *,
     workers: int = 2,
     cache_root: Path | None = None,
+    on_done: Callable[[RowOutcome], None] | None = None,
 ) -> list[RowOutcome]:
-    """Gate every row, `workers` rows at a time (each process gets its share of the cores)."""
+    """Gate every row, `workers` rows at a time (each process gets its share of the cores);
+    `on_done` sees each outcome as it arrives (progress), the result keeps the rows' order."""
+    report = on_done or (lambda _outcome: None)
     if workers <= 1 or len(rows) <= 1:
         share_cores(1)
-        return [gate_row(row, thresholds, cache_root) for row in rows]
+        outcomes = []
+        for row in rows:
+            outcomes.append(gate_row(row, thresholds, cache_root))
+            report(outcomes[-1])
+        return outcomes
     # Spawned, not forked: a forked child of a process whose torch pool has started can hang.
     with ProcessPoolExecutor(
         workers,
@@ -121,6 +128,8 @@ def gate_rows(
         initargs=(workers,),
     ) as pool:
         futures = [pool.submit(gate_row, row, thresholds, cache_root) for row in rows]
+        for future in as_completed(futures):
+            report(future.result())
         return [future.result() for future in futures]
 
 
@@ -134,7 +143,7 @@ def _cell(outcome: RowOutcome, check: str) -> str:
     return f"{cell}*" if check in outcome.row.expected_failures else cell
 
 
-def _verdict(outcome: RowOutcome) -> str:
+def row_verdict(outcome: RowOutcome) -> str:
     if outcome.error is not None:
         return "usage error"
     gate = "PASS" if outcome.passed else "FAIL"
@@ -150,7 +159,7 @@ def matrix_table(outcomes: Sequence[RowOutcome]) -> list[list[str]]:
             outcome.row.model,
             outcome.row.probes,
             *(_cell(outcome, c) for c in columns),
-            _verdict(outcome),
+            row_verdict(outcome),
         ]
         for outcome in outcomes
     ]

@@ -276,7 +276,15 @@ def _train_command(args: argparse.Namespace) -> int:
 
 
 def _matrix_command(args: argparse.Namespace) -> int:
-    from xaigate.matrix import MatrixRow, gate_rows, render_matrix, write_matrix
+    from xaigate.cache import cache_root
+    from xaigate.matrix import (
+        MatrixRow,
+        RowOutcome,
+        gate_rows,
+        render_matrix,
+        row_verdict,
+        write_matrix,
+    )
 
     rows = [
         MatrixRow(
@@ -291,7 +299,17 @@ def _matrix_command(args: argparse.Namespace) -> int:
         if seed in ZOO[name].seeds
         for probes in ZOO[name].probes
     ]
-    outcomes = gate_rows(rows, args.thresholds, workers=args.workers)
+
+    def progress(outcome: RowOutcome) -> None:
+        print(f"{outcome.row.model} on {outcome.row.probes}: {row_verdict(outcome)}", flush=True)
+
+    outcomes = gate_rows(
+        rows,
+        args.thresholds,
+        workers=args.workers,
+        cache_root=None if args.no_cache else cache_root(ROOT),
+        on_done=progress,
+    )
     print(render_matrix(outcomes))
     write_matrix(outcomes, args.out)
     print(f"\nmatrix written to {args.out}.json and {args.out}.md")
@@ -314,6 +332,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     matrix.add_argument("--thresholds", type=Path, default=ROOT / "thresholds.yaml")
     matrix.add_argument("--workers", type=int, default=2, help="rows gated at once")
     matrix.add_argument("--out", type=Path, default=ROOT / "reports" / "matrix")
+    matrix.add_argument(
+        "--no-cache", action="store_true", help="bypass the explanation cache (.cache/xaigate/)"
+    )
     args = parser.parse_args(argv)
     return _train_command(args) if args.command == "train" else _matrix_command(args)
 

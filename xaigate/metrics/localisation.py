@@ -38,22 +38,31 @@ def relevance_mass(attribution: np.ndarray, mask: np.ndarray) -> float:
 def relevance_rank_accuracy(attribution: np.ndarray, mask: np.ndarray) -> float:
     """Share of the top-|R| pixels that fall inside R (Arras et al. 2022). Higher is better.
 
-    Ties at the cut-off are broken by a stable sort, so the result is deterministic.
+    Pixels tied at the cut-off count by expectation: of the k places left among the n tied
+    pixels, k * (tied inside R) / n go inside. A map that is flat over one superpixel (LIME)
+    is judged by how much of that superpixel is the region, not by which of its pixels come
+    first in raster order (a stable sort picked the superpixel's top rows, above the mouth).
     """
     _check_shapes(attribution, mask)
     inside = np.asarray(mask, dtype=bool).ravel()
     size = int(inside.sum())
     if size == 0:
         return float("nan")
-    order = np.argsort(-attribution.ravel(), kind="stable")
-    return float(inside[order[:size]].mean())
+    values = attribution.astype(np.float64).ravel()
+    cut = np.partition(values, values.size - size)[values.size - size]  # the |R|-th largest
+    above, tied = values > cut, values == cut
+    places = size - int(above.sum())
+    hits = inside[above].sum() + places * inside[tied].sum() / tied.sum()
+    return float(hits / size)
 
 
 def pointing_game(attribution: np.ndarray, mask: np.ndarray, tolerance: int = 0) -> float:
-    """1.0 when the maximum of the map lies within `tolerance` pixels of `mask`, else 0.0.
+    """Whether the maximum of the map lies within `tolerance` pixels of `mask`: 1.0 or 0.0.
 
     Zhang et al. 2018, "Top-down neural attention by excitation backprop". Higher is better.
-    A flat map has no maximum to point with and scores 0.
+    A map with several maximal pixels (LIME's best superpixel) scores the share of them that
+    hit, the expected hit of a peak picked at random among them. A flat map has no maximum to
+    point with and scores 0.
     """
     _check_shapes(attribution, mask)
     if not np.any(attribution > attribution.min()):
@@ -61,8 +70,8 @@ def pointing_game(attribution: np.ndarray, mask: np.ndarray, tolerance: int = 0)
     region = np.asarray(mask, dtype=bool)
     if tolerance > 0:
         region = ndimage.binary_dilation(region, iterations=tolerance)
-    peak = np.unravel_index(int(np.argmax(attribution)), attribution.shape)
-    return float(region[peak])
+    peaks = attribution == attribution.max()
+    return float(region[peaks].mean())
 
 
 def border_mask(shape: tuple[int, int], width: int) -> np.ndarray:
