@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from gate_runner import MATRIX_CHECKS, matrix_thresholds
 
 from models.recipes.zoo import PROBE_SETS, SEEDS, ZOO, card_path, ensure_probe_set
@@ -147,3 +148,20 @@ def test_row_expectations_and_rendering() -> None:
     assert "fail*" in text and "UNEXPECTED" in text and "as expected" in text
     markdown = markdown_matrix([caught, good])
     assert markdown.splitlines()[0] == "| model | probes | a | b | gate |"
+
+
+def test_the_matrix_leaves_latency_to_make_gate(
+    setup: tuple[Path, dict[str, Path]], tmp_path: Path
+) -> None:
+    """A thresholds file with a `latency:` section (the shipped one) gates rows without it:
+    latency is timed by make gate's serial suite, and a row must not error on it."""
+    thresholds, probes = setup
+    config = yaml.safe_load(thresholds.read_text())
+    config["checks"] = {name: config["checks"][name] for name in ("model_accuracy", "region_focus")}
+    config["latency"] = {"budgets": {"gradcam": 1.0, "integrated_gradients": 1.0}}
+    with_latency = tmp_path / "thresholds.yaml"
+    with_latency.write_text(yaml.safe_dump(config))
+    row = MatrixRow("good-cnn-s0", "smile", card_path("good-cnn", 0), probes["smile"])
+    outcome = gate_row(row, with_latency)
+    assert outcome.error is None and outcome.passed, render_matrix([outcome])
+    assert set(outcome.cells) == {"model_accuracy", "region_focus"}, outcome.cells
