@@ -48,7 +48,7 @@ def file_digest(path: Path) -> str:
 def provenance(context: GateContext) -> dict[str, Any]:
     """What produced these figures: digests, parameters, seeds and library versions."""
     thresholds = context.thresholds
-    return {
+    content: dict[str, Any] = {
         "models": {
             name: {
                 "card": str(model.card.path),
@@ -86,6 +86,9 @@ def provenance(context: GateContext) -> dict[str, Any]:
             3,
         ),
     }
+    if context.baseline is not None:  # only with --baseline: gate.json is otherwise unchanged
+        content["baseline"] = context.baseline.provenance()
+    return content
 
 
 def verdict(
