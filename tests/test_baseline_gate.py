@@ -207,7 +207,7 @@ def test_snapshot_is_written_once_compared_with_and_refused_for_other_inputs(
     )
     assert manifest["probes"]["sha256"] == provenance["probes"]["sha256"]
     assert manifest["thresholds"]["sha256"] == provenance["thresholds"]["sha256"]
-    assert manifest["settings"]["explainers"]["gradcam"] == {"batch_size": 64}
+    assert manifest["settings"]["explainers"]["gradcam"]["batch_size"] == 64
     assert "region_focus[gradcam-smile-mouth]" in manifest["metrics"]
     with np.load(snapshot / "maps.npz", allow_pickle=False) as maps:
         assert len(maps.files) == manifest["maps"]["count"] == 2 * 20  # Grad-CAM, two classes
