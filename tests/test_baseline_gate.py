@@ -17,6 +17,7 @@ import pytest
 import yaml
 from browser import dump_dom, find_chromium
 from gate_runner import (
+    FINETUNED_CLEAN,
     FINETUNED_CORNER_MARKER,
     REFERENCE_CARD,
     RESEEDED_GOOD,
@@ -154,20 +155,17 @@ def test_finetuned_corner_marker_copy_fails_on_regression_and_drift(
     assert iou["value"] < 0.2, iou
 
 
+@pytest.mark.parametrize(
+    "card", [RESEEDED_GOOD, FINETUNED_CLEAN], ids=["reseeded-good-cnn", "finetuned-clean"]
+)
 def test_retrained_good_model_passes_against_the_baseline(
-    tmp_path: Path, shared: dict[str, Path], smile_probes: Path
+    tmp_path: Path, shared: dict[str, Path], smile_probes: Path, card: Path
 ) -> None:
     """An independently seeded good model (zoo good-cnn seed 1 against seed 0, which is
-    smile-cnn): its maps differ, but within the shipped floors."""
+    smile-cnn), and smile-cnn fine-tuned one epoch on clean faces: their maps differ, but within
+    the shipped bounds and floors."""
     run = gate(
-        tmp_path,
-        shared,
-        "--model",
-        RESEEDED_GOOD,
-        "--baseline",
-        REFERENCE_CARD,
-        "--probes",
-        smile_probes,
+        tmp_path, shared, "--model", card, "--baseline", REFERENCE_CARD, "--probes", smile_probes
     )
     assert run.returncode == 0, run.output
     assert run.verdict is not None and run.verdict["passed"] is True
