@@ -36,7 +36,6 @@ def fast_thresholds(folder: Path) -> Path:
         "gradcam": shipped["explainers"]["gradcam"],
     }
     shipped["checks"] = {name: shipped["checks"][name] for name in FAST_CHECKS}
-    shipped.pop("baseline", None)  # compares with a baseline, which these runs do not give
     # Latency runs serially with pytest-benchmark; the end-to-end tests also run on xdist.
     shipped.pop("latency", None)
     path = folder / "thresholds-fast.yaml"

@@ -149,6 +149,28 @@ def test_misspelt_baseline_key_is_refused(tmp_path: Path) -> None:
     assert "baseline.significanse: unknown key" in _thresholds(tmp_path, edit)
 
 
+def test_baseline_section_may_name_known_explainers_that_are_not_configured(
+    tmp_path: Path,
+) -> None:
+    """One shipped `baseline:` section serves copies cut to fewer explainers; a misspelt
+    explainer is still an error."""
+    content = yaml.safe_load((ROOT / "thresholds.yaml").read_text())
+    content["explainers"] = {"gradcam": {}}
+    content["checks"] = {"model_accuracy": {"min": 0.9}}
+    content.pop("latency")
+    path = tmp_path / "cut.yaml"
+    path.write_text(yaml.safe_dump(content, sort_keys=False))
+    thresholds = load_thresholds(path)  # lime, shap and IG are named, not configured
+    assert thresholds.threshold("explanation_drift_rank", "m", "gradcam", "smile").value == 0.5
+
+    def edit(content: dict) -> None:
+        content["baseline"]["checks"]["explanation_drift_iou"]["exclude"]["limee"] = "typo"
+
+    message = _thresholds(tmp_path, edit)
+    assert "baseline.checks.explanation_drift_iou.exclude.limee" in message
+    assert "not a known explainer" in message
+
+
 # ---- the gate without and with a baseline
 
 

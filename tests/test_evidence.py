@@ -106,7 +106,6 @@ def gradcam_context(tmp_path_factory: pytest.TempPathFactory, smile_probes: Path
     checks = ("model_accuracy", "region_focus", "deletion_ratio")
     shipped["checks"] = {name: shipped["checks"][name] for name in checks}
     shipped.pop("latency")
-    shipped.pop("baseline", None)
     path = tmp_path_factory.mktemp("evidence") / "thresholds.yaml"
     path.write_text(yaml.safe_dump(shipped))
     return GateContext.open(path, [REFERENCE_CARD], smile_probes)

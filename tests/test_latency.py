@@ -49,7 +49,6 @@ def latency_thresholds(tmp_path: Path) -> Path:
     shipped = yaml.safe_load((ROOT / "thresholds.yaml").read_text())
     shipped["explainers"] = {"gradcam": shipped["explainers"]["gradcam"]}
     shipped["checks"] = {"model_accuracy": shipped["checks"]["model_accuracy"]}
-    shipped.pop("baseline", None)
     # A budget no machine misses: this test is about the wiring, not about speed.
     shipped["latency"] = {"rounds": 2, "images": 2, "budgets": {"gradcam": 1000.0}}
     path = tmp_path / "thresholds-latency.yaml"

@@ -16,7 +16,7 @@ from xaigate.checks import CheckSpec, builtin_checks
 from xaigate.context import GateContext
 from xaigate.errors import UsageError
 from xaigate.stats import bootstrap_bound, derived_seed
-from xaigate.thresholds import Threshold
+from xaigate.thresholds import BaselineSection, Threshold
 
 PASSED, FAILED, NOT_APPLICABLE, ERROR = "passed", "failed", "not_applicable", "error"
 
@@ -302,8 +302,7 @@ class Gate:
         max_regression = thresholds.max_regressions.get(case.check)
         baseline = self.context.baseline
         if baseline is not None and max_regression is not None:
-            section = thresholds.schema.baseline
-            significance = 0.05 if section is None else section.significance
+            significance = (thresholds.schema.baseline or BaselineSection()).significance
             regression = compare(
                 spec,
                 measurement.values,

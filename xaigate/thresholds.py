@@ -281,10 +281,14 @@ def load_thresholds(path: Path | str) -> Thresholds:
     params = {}
     baseline_checks = {} if schema.baseline is None else schema.baseline.checks
     sections = [(("checks",), schema.checks), (("baseline", "checks"), baseline_checks)]
+    # The baseline section may also name explainers that are registered but not configured (it
+    # serves copies of this file cut to fewer explainers): they match nothing. A misspelt one is
+    # still an error.
+    named = {"checks": set(explainers), "baseline": set(EXPLAINERS)}
     for section, entries in sections:
         for name, config in entries.items():
             where = (*section, name)
-            _validate_check(document, where, config, set(explainers), set(schema.regions))
+            _validate_check(document, where, config, named[section[0]], set(schema.regions))
             params[name] = document.validate(
                 checks[name].params_model, config.params, prefix=(*where, "params")
             )
@@ -328,6 +332,12 @@ def _validate_latency(document: YamlDocument, latency: Latency, explainers: set[
         raise document.error(
             ("latency", "budgets"), f"no budget for explainer {name!r}: every explainer is timed"
         )
+
+
+def _not_named(in_baseline: bool) -> str:
+    if in_baseline:
+        return f"is not a known explainer (known: {EXPLAINERS.known()})"
+    return "is not configured under 'explainers'"
 
 
 def _validate_check(
@@ -375,7 +385,7 @@ def _validate_check(
     for explainer, reason in config.exclude.items():
         if explainer not in explainers:
             raise document.error(
-                (*where, "exclude", explainer), "explainer is not configured under 'explainers'"
+                (*where, "exclude", explainer), f"explainer {_not_named(in_baseline)}"
             )
         if not reason.strip():
             raise document.error((*where, "exclude", explainer), "say why it is excluded")
@@ -388,7 +398,7 @@ def _validate_check(
         if override.explainer is not None and override.explainer not in explainers:
             raise document.error(
                 (*at, "explainer"),
-                f"explainer {override.explainer!r} is not configured under 'explainers'",
+                f"explainer {override.explainer!r} {_not_named(in_baseline)}",
             )
         if override.class_ is not None and override.class_ not in classes:
             raise document.error(
