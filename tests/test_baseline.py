@@ -246,3 +246,21 @@ def test_baseline_without_anything_to_compare_is_refused(
     context = GateContext.open(path, [REFERENCE_CARD], smile_probes, baseline=REFERENCE_CARD)
     with pytest.raises(UsageError, match="nothing would be compared"):
         Gate(context)
+
+
+def test_shipped_thresholds_open_a_merge_gate(smile_probes_with_variants: Path) -> None:
+    """The shipped thresholds.yaml, every explainer, with a baseline: drift cases for each
+    explainer but IG (excluded with its reason), comparisons for the max_regression checks."""
+    context = GateContext.open(
+        ROOT / "thresholds.yaml",
+        [REFERENCE_CARD],
+        smile_probes_with_variants,
+        baseline=REFERENCE_CARD,
+    )
+    gate = Gate(context)
+    drift = gate.cases("explanation_drift_iou")
+    applies = {case.explainer for case in drift if not case.not_applicable}
+    assert applies == {"lime", "shap", "gradcam", "gradcam_pp"}
+    [ig] = {case.not_applicable for case in drift if case.explainer == "integrated_gradients"}
+    assert ig is not None and "independently seeded" in ig
+    assert gate.cases("region_focus") and gate.cases("latency")
