@@ -309,3 +309,27 @@ def test_signoff_report_shows_the_most_drifted_images(
     opened = dump_dom(browser, report, f"#testresult/{case_id}?attachment={drifted[0]}", profile)
     images = re.findall(r'<img[^>]*src="data:image/png;base64,([^"]+)"', opened)
     assert images and is_png(base64.b64decode(images[0]))
+
+
+def test_snapshot_is_written_under_xdist(
+    tmp_path: Path, shared: dict[str, Path], smile_probes: Path
+) -> None:
+    """`make gate` runs on two xdist workers: the controller writes the snapshot, and the
+    workers, which start after it, must not refuse it as an existing one."""
+    snapshot = tmp_path / "baselines" / "smile-cnn"
+    run = gate(
+        tmp_path,
+        shared,
+        "--update-baseline",
+        snapshot,
+        "--probes",
+        smile_probes,
+        "-n",
+        "2",
+        "-k",
+        "model_accuracy",
+    )
+    assert "already there" not in run.output, run.output
+    assert (snapshot / "snapshot.json").is_file() and (snapshot / "maps.npz").is_file()
+    [accuracy] = run.results(check="model_accuracy")
+    assert accuracy["status"] == "passed", accuracy
