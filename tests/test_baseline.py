@@ -19,7 +19,12 @@ from xaigate.evidence import drift_figures, is_png
 from xaigate.evidence.figures import most_drifted
 from xaigate.gate import Gate
 from xaigate.metrics.similarity import rank_correlation, top_k_iou
-from xaigate.stats import paired_worse_p_value, relative_worsening, worsening
+from xaigate.stats import (
+    paired_worse_p_value,
+    relative_worsening,
+    smallest_wilcoxon_p_value,
+    worsening,
+)
 from xaigate.thresholds import MaxRegression, load_thresholds
 from xaigate.verdict import provenance
 
@@ -80,15 +85,56 @@ def test_comparison_known_answers() -> None:
     assert halved.relative == pytest.approx(0.5) and halved.exceeds and halved.regressed
     assert halved.p_value is not None and halved.p_value < 1e-4
     assert "REGRESSED" in halved.describe()
-    # Worse by more than the bound on the mean, but carried by one image: not beyond chance.
-    one_bad = baseline.copy()
+    # Worse by more than the bound on the mean, but carried by one image among 20 that moved
+    # either way (noise): not beyond chance.
+    one_bad = baseline + 0.01 * np.where(np.arange(20) % 2 == 0, 1.0, -1.0)
     one_bad[0] = -10.0
     noisy = compare(spec, _values(one_bad), _values(baseline), bound, 0.05)
     assert noisy.exceeds and noisy.p_value is not None and noisy.p_value > 0.05
-    assert not noisy.regressed
+    assert noisy.differing == 20 and noisy.test_decides and not noisy.regressed
     # An undefined value counts as the check's worst (0 for region focus).
     undefined = _values(baseline) | {"face-0000": float("nan")}
     assert compare(spec, undefined, _values(baseline), bound, 0.05).worsening > 0
+
+
+def test_smallest_wilcoxon_p_value_is_half_to_the_power_n() -> None:
+    for n in range(1, 8):
+        worse = np.arange(1, n + 1) * 0.1  # every difference worse: the smallest p
+        p_value = paired_worse_p_value(worse, np.zeros(n), Direction.LOWER)
+        assert p_value == pytest.approx(smallest_wilcoxon_p_value(n))
+    assert smallest_wilcoxon_p_value(4) > 0.05 > smallest_wilcoxon_p_value(5)
+
+
+def test_huge_regression_on_too_few_images_fails_on_the_bound_alone() -> None:
+    """3 probe images cannot reach p < 0.05 (at best 0.125): the test cannot speak, so the
+    bound decides instead of the run passing a collapse as "not significant"."""
+    spec = builtin_checks()["region_focus"]
+    bound = MaxRegression(relative=0.25)
+    baseline = np.array([0.5, 0.6, 0.55])
+    few = compare(spec, _values(baseline * 0.1), _values(baseline), bound, 0.05)
+    assert few.p_value == pytest.approx(0.125) and few.paired == few.differing == 3
+    assert not few.test_decides and few.regressed
+    assert few.to_json()["decided_by"].startswith("bound alone: 3 differing")
+    assert "bound alone" in few.describe()
+    # 20 images of which only 2 changed, collapsing: as few differences as 2 images.
+    many = 0.4 + 0.1 * RNG.random(20)
+    two_changed = many.copy()
+    two_changed[:2] = 0.0
+    sparse = compare(spec, _values(two_changed), _values(many), MaxRegression(absolute=0.02), 0.05)
+    assert sparse.paired == 20 and sparse.differing == 2 and sparse.regressed
+    # Within the bound, few images still pass.
+    slight = compare(spec, _values(baseline * 0.95), _values(baseline), bound, 0.05)
+    assert not slight.exceeds and not slight.regressed
+
+
+def test_unpaired_images_are_counted() -> None:
+    spec = builtin_checks()["region_focus"]
+    baseline = 0.4 + 0.1 * RNG.random(20)
+    candidate = _values(baseline)
+    del candidate["face-0003"]
+    result = compare(spec, candidate, _values(baseline), MaxRegression(relative=0.25), 0.05)
+    assert result.paired == 19 and result.unpaired == 1
+    assert result.to_json()["unpaired"] == 1 and "1 unpaired" in result.describe()
 
 
 # ---- thresholds

@@ -74,3 +74,13 @@ def paired_worse_p_value(
         return 1.0
     result = stats.wilcoxon(worse, zero_method="wilcox", alternative="greater")
     return float(result.pvalue)
+
+
+def smallest_wilcoxon_p_value(differing: int) -> float:
+    """The smallest one-sided p-value the exact Wilcoxon signed-rank test can give on
+    `differing` non-zero paired differences: 0.5**n, when every one points the same way.
+
+    With zero differences dropped, 4 or fewer differing images can never reach p < 0.05
+    (0.5**4 = 0.0625): the test cannot tell a regression from noise there, whatever its size.
+    """
+    return 0.5 ** max(int(differing), 0)

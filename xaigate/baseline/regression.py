@@ -10,7 +10,12 @@ from typing import Any
 import numpy as np
 
 from xaigate.checks.registry import CheckSpec
-from xaigate.stats import paired_worse_p_value, relative_worsening, worsening
+from xaigate.stats import (
+    paired_worse_p_value,
+    relative_worsening,
+    smallest_wilcoxon_p_value,
+    worsening,
+)
 from xaigate.thresholds import MaxRegression
 
 
@@ -20,8 +25,11 @@ class Regression:
 
     `worsening` is in the check's units (positive: worse), `relative` a share of the baseline's
     value. The case regressed when it is worse by more than a `max_regression` bound allows and
-    the paired test finds it worse beyond chance (`p_value` below `significance`); with no image
-    to pair, the bounds alone decide (fail closed).
+    the paired test finds it worse beyond chance (`p_value` below `significance`). When the test
+    cannot reach `significance` at all (too few images differ between the two: `differing` of
+    the `paired` ones, see `smallest_wilcoxon_p_value`; or none can be paired) the bounds alone
+    decide (fail closed): a large worsening on 3 images is not let through as "not significant".
+    `unpaired` counts images valued on one side only (a check that leaves images out).
     """
 
     baseline_value: float
@@ -31,6 +39,8 @@ class Regression:
     paired: int
     max_regression: MaxRegression
     significance: float
+    differing: int = 0
+    unpaired: int = 0
 
     @property
     def exceeds(self) -> bool:
@@ -40,8 +50,29 @@ class Regression:
         )
 
     @property
+    def test_decides(self) -> bool:
+        """Whether the paired test could reach `significance` on these images at all."""
+        return (
+            self.p_value is not None
+            and smallest_wilcoxon_p_value(self.differing) < self.significance
+        )
+
+    @property
     def regressed(self) -> bool:
-        return self.exceeds and (self.p_value is None or self.p_value < self.significance)
+        if not self.exceeds:
+            return False
+        return not self.test_decides or (
+            self.p_value is not None and self.p_value < self.significance
+        )
+
+    @property
+    def decided_by(self) -> str:
+        if self.test_decides:
+            return "bound and test"
+        return (
+            f"bound alone: {self.differing} differing image(s) cannot reach "
+            f"p < {self.significance:g}"
+        )
 
     def describe(self) -> str:
         """E.g. ``0.210 vs baseline 0.520: 0.310 worse (60%), p=0.0001; allowed 0.05``."""
@@ -56,10 +87,12 @@ class Regression:
         )
         p_value = "n/a" if self.p_value is None else f"{self.p_value:.2g}"
         state = "REGRESSED" if self.regressed else "within bounds or not significant"
+        unpaired = f", {self.unpaired} unpaired" if self.unpaired else ""
         return (
             f"baseline {self.baseline_value:.3f}, worse by {self.worsening:.3f} "
-            f"({_percent(self.relative)}), Wilcoxon p={p_value} (n={self.paired}); "
-            f"allowed {allowed}: {state}"
+            f"({_percent(self.relative)}), Wilcoxon p={p_value} (n={self.paired}, "
+            f"{self.differing} differing{unpaired}); allowed {allowed}, decided by "
+            f"{self.decided_by}: {state}"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -72,6 +105,9 @@ class Regression:
             "p_value": _number(self.p_value),
             "test": "wilcoxon signed-rank, paired over probe images, one-sided (worse)",
             "paired": self.paired,
+            "differing": self.differing,
+            "unpaired": self.unpaired,
+            "decided_by": self.decided_by,
             "significance": self.significance,
             "regressed": self.regressed,
         }
@@ -108,15 +144,9 @@ def compare(
     candidate_mean = float(np.mean(list(candidate.values())))
     baseline_mean = float(np.mean(list(baseline.values())))
     common = [key for key in candidate if key in baseline]
-    p_value = (
-        paired_worse_p_value(
-            np.array([candidate[key] for key in common]),
-            np.array([baseline[key] for key in common]),
-            spec.direction,
-        )
-        if common
-        else None
-    )
+    ours = np.array([candidate[key] for key in common], dtype=np.float64)
+    theirs = np.array([baseline[key] for key in common], dtype=np.float64)
+    p_value = paired_worse_p_value(ours, theirs, spec.direction) if common else None
     return Regression(
         baseline_value=baseline_mean,
         worsening=worsening(candidate_mean, baseline_mean, spec.direction),
@@ -125,4 +155,6 @@ def compare(
         paired=len(common),
         max_regression=max_regression,
         significance=significance,
+        differing=int(np.count_nonzero(ours != theirs)),
+        unpaired=len(set(candidate) ^ set(baseline)),
     )
