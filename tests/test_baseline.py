@@ -3,6 +3,8 @@ regression figures, the thresholds' `max_regression` and `baseline:` section, dr
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import yaml
 from gate_runner import REFERENCE_CARD, ROOT
 
 from xaigate.baseline.regression import compare
+from xaigate.baseline.snapshot import write_snapshot
 from xaigate.checks import builtin_checks
 from xaigate.checks.registry import Direction
 from xaigate.context import GateContext
@@ -310,3 +313,53 @@ def test_shipped_thresholds_open_a_merge_gate(smile_probes_with_variants: Path) 
     [ig] = {case.not_applicable for case in drift if case.explainer == "integrated_gradients"}
     assert ig is not None and "independently seeded" in ig
     assert gate.cases("region_focus") and gate.cases("latency")
+
+
+# ---- snapshots
+
+
+def _rewrite_maps(folder: Path, maps: dict[str, np.ndarray]) -> None:
+    """Replace the snapshot's maps and name them in its manifest (a consistent but wrong one)."""
+    np.savez(folder / "maps.npz", **maps)
+    manifest = json.loads((folder / "snapshot.json").read_text())
+    digest = hashlib.sha256((folder / "maps.npz").read_bytes()).hexdigest()
+    manifest["maps"]["sha256"] = digest
+    (folder / "snapshot.json").write_text(json.dumps(manifest))
+
+
+def test_malformed_snapshots_are_refused_with_one_line(
+    small_thresholds: Path, smile_probes: Path, tmp_path: Path
+) -> None:
+    gate = Gate(GateContext.open(small_thresholds, [REFERENCE_CARD], smile_probes))
+    folder = tmp_path / "snapshot"
+    write_snapshot(gate, folder)
+    with np.load(folder / "maps.npz", allow_pickle=False) as archive:
+        maps = {key: archive[key] for key in archive.files}
+    manifest = json.loads((folder / "snapshot.json").read_text())
+
+    def opened() -> Gate:
+        context = GateContext.open(
+            small_thresholds, [REFERENCE_CARD], smile_probes, baseline=folder
+        )
+        return Gate(context)
+
+    assert opened().context.baseline is not None  # as written, it serves
+    # A map of another shape, though named by the manifest: refused before any case runs.
+    first = sorted(maps)[0]
+    _rewrite_maps(folder, {**maps, first: maps[first][:10]})
+    with pytest.raises(UsageError, match=r"snapshot.json: has no usable map .*shape \(10, 64\)"):
+        opened()
+    # An object array cannot be read without pickle: refused, not unpickled.
+    _rewrite_maps(folder, {**maps, first: np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(UsageError, match="maps.npz: not a maps archive"):
+        opened()
+    _rewrite_maps(folder, maps)
+    for key, value, expected in (
+        ("metrics", [], "metrics: expected an object"),
+        ("maps", "maps.npz", "maps: expected an object"),
+        ("metrics", {"x": {"per_image": {"a": "0.5"}}}, "metrics.x.per_image: expected"),
+    ):
+        (folder / "snapshot.json").write_text(json.dumps({**manifest, key: value}))
+        with pytest.raises(UsageError, match=expected) as caught:
+            opened()
+        assert "snapshot.json" in str(caught.value) and "\n" not in str(caught.value)

@@ -19,6 +19,7 @@ import json
 import math
 import os
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -170,18 +171,38 @@ class SnapshotBaseline(BaselineSource):
         stored = self.manifest["metrics"][snapshot_key(case)]["per_image"]
         return {key: math.nan if value is None else float(value) for key, value in stored.items()}
 
-    def _needed_maps(self, case: Case) -> list[str]:
+    def _needed_maps(self, case: Case) -> list[tuple[str, Probe]]:
         images = self.context.thresholds.params(case.check).images
         probes = self.context.probes_of_class(case.model, case.target)[:images]
-        return [map_key(case.explainer, case.target, probe.id) for probe in probes]
+        return [(map_key(case.explainer, case.target, probe.id), probe) for probe in probes]
+
+    def _map_problem(self, key: str, probe: Probe) -> str | None:
+        """Why the stored map `key` cannot stand for `probe`'s map (None when it can)."""
+        stored = self.stored_maps.get(key)
+        if stored is None:
+            return "missing"
+        expected = probe.image.shape[:2]
+        if stored.shape != expected or not np.issubdtype(stored.dtype, np.floating):
+            return f"a {stored.dtype} map of shape {stored.shape}, expected float {expected}"
+        if not np.all(np.isfinite(stored)):
+            return "not finite"
+        return None
 
     def maps(self, case: Case, probes: Sequence[Probe]) -> list[np.ndarray]:
         return [self.stored_maps[map_key(case.explainer, case.target, p.id)] for p in probes]
 
     def cannot_serve(self, case: Case, needs_maps: bool) -> str | None:
         if needs_maps:
-            missing = [key for key in self._needed_maps(case) if key not in self.stored_maps]
-            what = f"maps {missing[0]} and {len(missing) - 1} more" if missing else ""
+            problems = [
+                (key, problem)
+                for key, probe in self._needed_maps(case)
+                if (problem := self._map_problem(key, probe)) is not None
+            ]
+            what = (
+                f"usable map {problems[0][0]} ({problems[0][1]}; {len(problems) - 1} more)"
+                if problems
+                else ""
+            )
         else:
             key = snapshot_key(case)
             what = "" if key in self.manifest["metrics"] else f"values of {key}"
@@ -217,6 +238,15 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     for key in ("model", "probes", "settings", "metrics", "maps"):
         if key not in content:
             raise UsageError(f"{path}: {key}: missing")
+        if not isinstance(content[key], dict):
+            raise UsageError(f"{path}: {key}: expected an object, got {content[key]!r:.40}")
+    for key, entry in content["metrics"].items():
+        per_image = entry.get("per_image") if isinstance(entry, dict) else None
+        if not isinstance(per_image, dict) or not all(
+            value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+            for value in per_image.values()
+        ):
+            raise UsageError(f"{path}: metrics.{key}.per_image: expected probe id -> number")
     return content
 
 
@@ -277,6 +307,9 @@ def load_snapshot(folder: Path, candidate: GateContext) -> SnapshotBaseline:
         raise UsageError(f"{path}: maps: {maps_path} is missing") from None
     if hashlib.sha256(data).hexdigest() != manifest["maps"].get("sha256"):
         raise UsageError(f"{maps_path}: not the maps file {path} names (sha256 differs)")
-    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-        maps = {key: archive[key] for key in archive.files}
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+            maps = {key: archive[key] for key in archive.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:  # e.g. an object array
+        raise UsageError(f"{maps_path}: not a maps archive: {exc}") from None
     return SnapshotBaseline(folder, manifest, maps, candidate)
