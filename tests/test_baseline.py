@@ -240,13 +240,23 @@ def small_thresholds(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_without_a_baseline_nothing_changes(small_thresholds: Path, smile_probes: Path) -> None:
-    """`make gate` without --baseline: no drift case, no comparison in gate.json."""
+    """`make gate` without --baseline: no drift case, no comparison in gate.json, which says
+    which of the thresholds' comparisons were not in effect."""
     context = GateContext.open(small_thresholds, [REFERENCE_CARD], smile_probes)
     gate = Gate(context)
     assert not gate.cases("explanation_drift_rank") and not gate.cases("explanation_drift_iou")
     result = gate.run(gate.cases("region_focus")[0])
     assert result.regression is None and "baseline" not in result.to_json()
-    assert "baseline" not in provenance(context)
+    # The thresholds' comparisons that did not take effect are named, not silently skipped.
+    assert provenance(context)["baseline"] == {
+        "kind": "none",
+        "not_in_effect": [
+            "model_accuracy",
+            "region_focus",
+            "explanation_drift_rank",
+            "explanation_drift_iou",
+        ],
+    }
 
 
 def test_drift_case_against_itself_and_its_figures(

@@ -86,8 +86,15 @@ def provenance(context: GateContext) -> dict[str, Any]:
             3,
         ),
     }
-    if context.baseline is not None:  # only with --baseline: gate.json is otherwise unchanged
+    if context.baseline is not None:
         content["baseline"] = context.baseline.provenance()
+    elif thresholds.max_regressions or thresholds.baseline_checks:
+        # Said, not silently skipped: without --baseline these parts of the thresholds were not
+        # applied, so this verdict is no merge gate's.
+        content["baseline"] = {
+            "kind": "none",
+            "not_in_effect": [*thresholds.max_regressions, *thresholds.baseline_checks],
+        }
     return content
 
 
