@@ -100,7 +100,9 @@ def test_candidate_identical_to_the_baseline_passes_with_zero_drift(
     # Readable ids: the drift case of one model, explainer and class.
     assert run.results(id="explanation_drift_rank[smile-cnn-copy-gradcam-smile]")
     # IG's drift is excluded by the shipped thresholds, with the reason.
-    for result in drift_results(run, "integrated_gradients"):
+    excluded = drift_results(run, "integrated_gradients")
+    assert len(excluded) == 4, excluded
+    for result in excluded:
         assert result["status"] == "not_applicable" and "independently seeded" in result["message"]
 
 
@@ -143,12 +145,16 @@ def test_finetuned_corner_marker_copy_fails_on_regression_and_drift(
     assert accuracy["passed"] and accuracy["baseline"]["regression"] <= 0.0
     for check in ("region_focus", "border_dominance", "background_dominance"):
         for explainer in ("gradcam", "integrated_gradients"):
-            for result in run.results(check=check, explainer=explainer):
+            compared = run.results(check=check, explainer=explainer)
+            assert len(compared) == 2, (check, explainer, compared)  # one case per class
+            for result in compared:
                 baseline = result["baseline"]
                 assert baseline["regressed"] is True, result
                 assert baseline["p_value"] < 1e-3 and baseline["paired"] == 20, baseline
                 assert "against the baseline" in result["message"]
-    for result in drift_results(run):
+    drift = drift_results(run)
+    assert len(drift) == 4, drift
+    for result in drift:
         assert result["status"] == "failed", result
         assert result["reference"]["identical_share"] == 0.0
     [iou] = run.results(check="explanation_drift_iou", explainer="gradcam", target="smile")
@@ -169,7 +175,9 @@ def test_retrained_good_model_passes_against_the_baseline(
     )
     assert run.returncode == 0, run.output
     assert run.verdict is not None and run.verdict["passed"] is True
-    for result in drift_results(run):
+    drift = drift_results(run)
+    assert len(drift) == 4, drift
+    for result in drift:
         assert result["status"] == "passed" and result["value"] < 1.0, result
     assert any(r["baseline"]["regression"] != 0.0 for r in regression_results(run))
 
