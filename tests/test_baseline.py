@@ -373,3 +373,18 @@ def test_malformed_snapshots_are_refused_with_one_line(
         with pytest.raises(UsageError, match=expected) as caught:
             opened()
         assert "snapshot.json" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_failed_overwrite_leaves_the_snapshot_as_it_was(
+    small_thresholds: Path, smile_probes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--overwrite-baseline prepares the new maps and manifest before writing either: a
+    failure on the way leaves the old pair, not new maps under an old manifest."""
+    gate = Gate(GateContext.open(small_thresholds, [REFERENCE_CARD], smile_probes))
+    folder = tmp_path / "snapshot"
+    write_snapshot(gate, folder)
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    monkeypatch.setattr("xaigate.verdict.library_versions", lambda: {"broken": float("nan")})
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        write_snapshot(gate, folder, overwrite=True)
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before

@@ -17,8 +17,6 @@ import hashlib
 import io
 import json
 import math
-import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,17 +62,6 @@ def _json_values(values: dict[str, float]) -> dict[str, float | None]:
     return {key: value if math.isfinite(value) else None for key, value in values.items()}
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def refuse_overwrite(folder: Path, overwrite: bool) -> None:
     """Stop before any work when `folder` holds a snapshot and replacing it was not asked for."""
     if folder.exists() and not folder.is_dir():
@@ -88,9 +75,10 @@ def refuse_overwrite(folder: Path, overwrite: bool) -> None:
 
 def write_snapshot(gate: Gate, folder: Path, *, overwrite: bool = False) -> Path:
     """Measure the gated (released) model's max_regression checks and store its drift maps;
-    returns the manifest's path. The maps file is written first and the manifest, which names
-    its digest, last: a reader never pairs a manifest with other maps."""
-    from xaigate.verdict import file_digest, library_versions, write_json_atomic
+    returns the manifest's path. Both are prepared in memory first; then the maps file is
+    written and the manifest, which names its digest, last: a reader never pairs a manifest
+    with other maps, and a failure while preparing leaves an existing snapshot as it was."""
+    from xaigate.verdict import file_digest, library_versions, write_bytes_atomic
 
     folder = Path(folder)
     refuse_overwrite(folder, overwrite)
@@ -122,10 +110,9 @@ def write_snapshot(gate: Gate, folder: Path, *, overwrite: bool = False) -> Path
             f"--update-baseline {folder}: {thresholds.path} sets no max_regression and no "
             "baseline checks: nothing to store"
         )
-    folder.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     np.savez(buffer, **dict(sorted(maps.items())))
-    _write_bytes_atomic(folder / MAPS_FILE, buffer.getvalue())
+    maps_bytes = buffer.getvalue()
     checks = [*thresholds.max_regressions, *thresholds.baseline_checks]
     manifest = {
         "format": SNAPSHOT_FORMAT,
@@ -143,12 +130,15 @@ def write_snapshot(gate: Gate, folder: Path, *, overwrite: bool = False) -> Path
         "metrics": metrics,
         "maps": {
             "file": MAPS_FILE,
-            "sha256": file_digest(folder / MAPS_FILE),
+            "sha256": hashlib.sha256(maps_bytes).hexdigest(),
             "count": len(maps),
         },
     }
+    text = json.dumps(manifest, indent=2, allow_nan=False) + "\n"  # fails before any write
+    folder.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(folder / MAPS_FILE, maps_bytes)
     path = folder / SNAPSHOT_FILE
-    write_json_atomic(path, manifest)
+    write_bytes_atomic(path, text.encode("utf-8"))
     return path
 
 
