@@ -138,3 +138,27 @@ def assert_corner_marker_caught(flawed: GateRun) -> None:
             assert result["status"] == "failed", result
     [swap] = flawed.results(check="border_swap_flip_rate", target="smile")
     assert swap["status"] == "failed" and swap["value"] >= 0.5, swap
+
+
+# The merge gate's end-to-end tests: the checks that carry `max_regression` in the shipped
+# thresholds, and the `baseline:` section (drift) as shipped.
+REGRESSION_CHECKS = ("model_accuracy", "region_focus", "border_dominance", "background_dominance")
+FINETUNED_CORNER_MARKER = ROOT / "models" / "zoo" / "finetuned-corner-marker" / "model.yaml"
+FINETUNED_CLEAN = ROOT / "models" / "zoo" / "finetuned-clean" / "model.yaml"
+RESEEDED_GOOD = ROOT / "models" / "zoo" / "good-cnn" / "seed-1" / "model.yaml"
+
+
+def baseline_thresholds(folder: Path, name: str = "thresholds-baseline.yaml") -> Path:
+    """The shipped thresholds.yaml cut to Grad-CAM and Integrated Gradients (as the matrix
+    test) and `REGRESSION_CHECKS`, with its `baseline:` section unchanged."""
+    shipped = yaml.safe_load((ROOT / "thresholds.yaml").read_text())
+    explainers = shipped["explainers"]
+    shipped["explainers"] = {
+        "gradcam": explainers["gradcam"],
+        "integrated_gradients": explainers["integrated_gradients"],
+    }
+    shipped["checks"] = {name: shipped["checks"][name] for name in REGRESSION_CHECKS}
+    shipped.pop("latency", None)
+    path = folder / name
+    path.write_text(yaml.safe_dump(shipped, sort_keys=False))
+    return path

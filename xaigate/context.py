@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from xaigate.models.loading import check_model_outputs, load_model
 from xaigate.probes import Probe, ProbeSet, load_probe_set
 from xaigate.stats import derived_seed
 from xaigate.thresholds import REGION_JOIN, Thresholds, load_thresholds
+
+if TYPE_CHECKING:
+    from xaigate.baseline.source import BaselineSource
 
 FACE_REGION = "face"
 CONTROLS = ("random", "centre_prior", "edges")
@@ -135,6 +139,8 @@ class GateContext:
     explainers: dict[str, Explainer]
     store: ExplanationStore
     controls: dict[str, Explainer] = field(default_factory=dict)
+    # What the candidate is compared with (--baseline); None: no comparison is made.
+    baseline: BaselineSource | None = None
 
     @classmethod
     def open(
@@ -144,9 +150,11 @@ class GateContext:
         probes_path: Path | str,
         *,
         cache: ExplanationCache | None = None,
+        baseline: Path | str | None = None,
     ) -> GateContext:
         """Load and cross-check every input; `cache` keeps explanations on disk between runs
-        (None, the default: in memory only)."""
+        (None, the default: in memory only); `baseline`, a model card or a snapshot folder, is
+        what the one gated model is compared with."""
         thresholds = load_thresholds(thresholds_path)
         probe_set = load_probe_set(probes_path)
         explainers = {
@@ -167,7 +175,12 @@ class GateContext:
             for explainer in explainers.values():
                 explainer.prepare(model, originals)
         store = ExplanationStore(thresholds.seed, cache=cache)
-        return cls(thresholds, probe_set, models, probes, explainers, store)
+        context = cls(thresholds, probe_set, models, probes, explainers, store)
+        if baseline is not None:
+            from xaigate.baseline.source import open_baseline
+
+            context.baseline = open_baseline(Path(baseline), context)
+        return context
 
     def class_index(self, model: str, class_: str) -> int:
         return self.models[model].classes.index(class_)

@@ -10,12 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from xaigate.baseline.regression import Regression, compare
 from xaigate.cases import Case, Measurement
 from xaigate.checks import CheckSpec, builtin_checks
 from xaigate.context import GateContext
 from xaigate.errors import UsageError
 from xaigate.stats import bootstrap_bound, derived_seed
-from xaigate.thresholds import Threshold
+from xaigate.thresholds import BaselineSection, Threshold
 
 PASSED, FAILED, NOT_APPLICABLE, ERROR = "passed", "failed", "not_applicable", "error"
 
@@ -38,6 +39,8 @@ class Result:
     seconds: float = 0.0
     # The measurement's evidence for the report (figures' data); not part of the verdict.
     evidence: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Against the baseline (--baseline), for checks with a max_regression.
+    regression: Regression | None = None
 
     @property
     def id(self) -> str:
@@ -50,7 +53,7 @@ class Result:
 
     def to_json(self) -> dict[str, Any]:
         case = self.case
-        return {
+        content = {
             "id": self.id,
             "model": case.model,
             "check": case.check,
@@ -71,6 +74,9 @@ class Result:
             "per_image": {key: _number(value) for key, value in self.per_image.items()},
             "message": self.message,
         }
+        if self.regression is not None:  # only with a baseline: gate.json is otherwise unchanged
+            content["baseline"] = self.regression.to_json()
+        return content
 
 
 def _number(value: float | None) -> float | None:
@@ -121,6 +127,15 @@ def judge(
     )
 
 
+def _with_regression(result: Result, regression: Regression) -> Result:
+    """The result with its comparison to the baseline; a regression fails it."""
+    failed = result.status == FAILED or regression.regressed
+    message = f"{result.message}; against the baseline: {regression.describe()}"
+    return replace(
+        result, status=FAILED if failed else result.status, message=message, regression=regression
+    )
+
+
 def _label(case: Case) -> str:
     parts = (case.check, case.model, case.explainer, f"{case.target}/{case.region}".strip("/"))
     return " ".join(part for part in parts if part)
@@ -133,10 +148,15 @@ class Gate:
         self.context = context
         self.checks = builtin_checks()
         self.results: dict[str, Result] = {}
+        thresholds = context.thresholds
+        # The baseline section's checks (drift) run only against a baseline.
+        checks = thresholds.checks + (thresholds.baseline_checks if context.baseline else [])
         # Listed up front: a configured check that cannot be set up (no variants in the probes,
         # a class pair no model has) stops the run before any explainer runs.
-        self.case_lists = {check: self._list(check) for check in context.thresholds.checks}
+        self.case_lists = {check: self.list_cases(check) for check in checks}
         self._check_every_check_applies()
+        if context.baseline is not None:
+            self._check_baseline_serves()
 
     def cases(self, check: str) -> list[Case]:
         """The cases of `check` (empty when thresholds.yaml does not configure it)."""
@@ -167,6 +187,25 @@ class Gate:
                     f"{thresholds.path}: no configured check applies to model {model!r}"
                 )
 
+    def _check_baseline_serves(self) -> None:
+        """Fail closed: a comparison the thresholds ask for must be possible with this baseline
+        (its explainers apply, a snapshot holds the values and maps), or the run stops now."""
+        thresholds = self.context.thresholds
+        baseline = self.context.baseline
+        assert baseline is not None
+        compared = [*thresholds.max_regressions, *thresholds.baseline_checks]
+        if not compared:
+            raise UsageError(
+                f"--baseline {baseline.path}: {thresholds.path} sets no max_regression and no "
+                "'baseline: checks:', so nothing would be compared"
+            )
+        for check in compared:
+            needs_maps = self.checks[check].needs_baseline
+            for case in self.cases(check):
+                reason = None if case.not_applicable else baseline.cannot_serve(case, needs_maps)
+                if reason:
+                    raise UsageError(f"--baseline {baseline.path}: {case.result_id}: {reason}")
+
     def _model_cannot(self, case: Case) -> bool:
         """The case is ruled out by what its model is (the check's or the explainer's limits),
         not by the configuration."""
@@ -184,7 +223,7 @@ class Gate:
         thresholds = self.context.thresholds
         for check, cases in self.case_lists.items():
             # `latency` is configured by its own section, which has no overrides.
-            config = thresholds.schema.checks.get(check)
+            config = thresholds.check_config(check)
             for index, override in enumerate(config.overrides if config else ()):
                 if override.model is None or override.model not in self.context.models:
                     continue
@@ -210,14 +249,17 @@ class Gate:
         """Ids of configured cases with no result: a partial run (-k, a crash) is not a pass."""
         return [case.result_id for case in self.configured if case.result_id not in self.results]
 
-    def _list(self, check: str) -> list[Case]:
+    def list_cases(self, check: str) -> list[Case]:
+        """The cases `check` gates for the context's models and explainers, whether or not it
+        is configured to run."""
         spec = self.checks[check]
         cases: list[Case] = []
         for model_name, model in self.context.models.items():
             if not spec.per_explainer:
                 cases.extend(spec.cases(self.context, model_name, "", check))
                 continue
-            excluded = self.context.thresholds.schema.checks[check].exclude
+            config = self.context.thresholds.check_config(check)
+            excluded = {} if config is None else config.exclude
             for explainer_name, explainer in self.context.explainers.items():
                 reason = explainer.not_applicable_reason(model)
                 if explainer_name in excluded:
@@ -257,6 +299,18 @@ class Gate:
             seed=derived_seed(thresholds.seed, "bootstrap", case.check, case.id),
         )
         result.evidence = measurement.evidence
+        max_regression = thresholds.max_regressions.get(case.check)
+        baseline = self.context.baseline
+        if baseline is not None and max_regression is not None:
+            significance = (thresholds.schema.baseline or BaselineSection()).significance
+            regression = compare(
+                spec,
+                measurement.values,
+                baseline.values(spec, case),
+                max_regression,
+                significance,
+            )
+            result = _with_regression(result, regression)
         return result
 
     def record(self, result: Result) -> Result:

@@ -31,6 +31,7 @@ def inputs_of(provenance: dict[str, Any]) -> dict[str, Any]:
         },
         "probes": provenance.get("probes", {}).get("sha256"),
         "thresholds": provenance.get("thresholds", {}).get("sha256"),
+        "baseline": provenance.get("baseline"),
     }
 
 

@@ -41,6 +41,21 @@ class Override(_Strict):
         )
 
 
+class MaxRegression(_Strict):
+    """How much worse than the baseline a candidate may be, on the mean over probe images;
+    each bound given must hold. `absolute` is in the check's own units, `relative` a share of
+    the baseline's value (0.1: at most 10% worse)."""
+
+    absolute: float | None = Field(None, ge=0)
+    relative: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> MaxRegression:
+        if self.absolute is None and self.relative is None:
+            raise ValueError("give 'absolute', 'relative' or both")
+        return self
+
+
 class CheckThresholds(_Strict):
     min: float | None = None
     max: float | None = None
@@ -52,6 +67,8 @@ class CheckThresholds(_Strict):
     # explainer -> why this check does not gate it; reported as not applicable with the reason.
     exclude: dict[str, str] = {}
     overrides: list[Override] = []
+    # Only with a baseline (--baseline): how much worse than the baseline the candidate may be.
+    max_regression: MaxRegression | None = None
 
 
 class Bootstrap(_Strict):
@@ -86,6 +103,30 @@ class Latency(_Strict):
 LATENCY = "latency"  # the check the `latency:` section configures
 
 
+class MapTolerance(_Strict):
+    """Two maps within these tolerances (numpy.allclose) are the same map: a recomputed or
+    stored map of an unchanged model may differ in its last bits (another batch make-up)."""
+
+    rtol: float = Field(1e-5, ge=0)
+    atol: float = Field(1e-8, ge=0)
+
+
+class BaselineSection(_Strict):
+    """The comparison with a baseline model or snapshot; in effect only with `--baseline`."""
+
+    significance: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="a regression beyond max_regression fails when the paired Wilcoxon test's "
+        "p-value is below this (not noise across the probe images)",
+    )
+    tolerance: MapTolerance = MapTolerance()
+    checks: dict[str, CheckThresholds] = Field(
+        {}, description="explanation drift floors: checks that compare candidate and baseline"
+    )
+
+
 class ThresholdsSchema(_Strict):
     version: int = Field(1, ge=1, le=1)
     seed: int = Field(0, ge=0, description="root of every random choice; recorded in gate.json")
@@ -100,6 +141,7 @@ class ThresholdsSchema(_Strict):
     explainers: dict[str, dict[str, Any] | None] = Field(min_length=1)
     checks: dict[str, CheckThresholds] = Field(min_length=1)
     latency: Latency | None = None
+    baseline: BaselineSection | None = None
 
     @model_validator(mode="after")
     def _region_names_are_not_reserved(self) -> ThresholdsSchema:
@@ -182,6 +224,27 @@ class Thresholds:
             for class_, region in self.schema.regions.items()
         }
 
+    def check_config(self, check: str) -> CheckThresholds | None:
+        """The check's entry under `checks:` or `baseline.checks:` (None: latency)."""
+        if check in self.schema.checks:
+            return self.schema.checks[check]
+        baseline = self.schema.baseline
+        return None if baseline is None else baseline.checks.get(check)
+
+    @property
+    def baseline_checks(self) -> list[str]:
+        """The checks of the `baseline:` section (drift), which run only with a baseline."""
+        return [] if self.schema.baseline is None else list(self.schema.baseline.checks)
+
+    @property
+    def max_regressions(self) -> dict[str, MaxRegression]:
+        """check -> how much worse than the baseline it may get (checks that say so)."""
+        return {
+            name: config.max_regression
+            for name, config in self.schema.checks.items()
+            if config.max_regression is not None
+        }
+
     def params(self, check: str) -> Any:
         """The check's validated `params` (its spec's params model)."""
         return self.check_params[check]
@@ -195,7 +258,8 @@ class Thresholds:
         """The check's threshold for this case: the last matching override wins."""
         if check == LATENCY and self.schema.latency is not None:
             return Threshold(Direction.LOWER, float(self.schema.latency.budgets[explainer]))
-        config = self.schema.checks[check]
+        config = self.check_config(check)
+        assert config is not None, check
         direction = builtin_checks()[check].direction
         key = direction.bound_key
         value = getattr(config, key)
@@ -215,17 +279,25 @@ def load_thresholds(path: Path | str) -> Thresholds:
     }
     checks = builtin_checks()
     params = {}
-    for name, config in schema.checks.items():
-        _validate_check(document, name, config, set(explainers), set(schema.regions))
-        params[name] = document.validate(
-            checks[name].params_model, config.params, prefix=("checks", name, "params")
-        )
-        for index, class_ in enumerate(getattr(params[name], "classes", None) or []):
-            if class_ not in schema.regions:
-                raise document.error(
-                    ("checks", name, "params", "classes", index),
-                    f"class {class_!r} is not listed under 'regions'",
-                )
+    baseline_checks = {} if schema.baseline is None else schema.baseline.checks
+    sections = [(("checks",), schema.checks), (("baseline", "checks"), baseline_checks)]
+    # The baseline section may also name explainers that are registered but not configured (it
+    # serves copies of this file cut to fewer explainers): they match nothing. A misspelt one is
+    # still an error.
+    named = {"checks": set(explainers), "baseline": set(EXPLAINERS)}
+    for section, entries in sections:
+        for name, config in entries.items():
+            where = (*section, name)
+            _validate_check(document, where, config, named[section[0]], set(schema.regions))
+            params[name] = document.validate(
+                checks[name].params_model, config.params, prefix=(*where, "params")
+            )
+            for index, class_ in enumerate(getattr(params[name], "classes", None) or []):
+                if class_ not in schema.regions:
+                    raise document.error(
+                        (*where, "params", "classes", index),
+                        f"class {class_!r} is not listed under 'regions'",
+                    )
     if schema.latency is not None:
         _validate_latency(document, schema.latency, set(explainers))
         params[LATENCY] = schema.latency
@@ -262,19 +334,38 @@ def _validate_latency(document: YamlDocument, latency: Latency, explainers: set[
         )
 
 
+def _not_named(in_baseline: bool) -> str:
+    if in_baseline:
+        return f"is not a known explainer (known: {EXPLAINERS.known()})"
+    return "is not configured under 'explainers'"
+
+
 def _validate_check(
     document: YamlDocument,
-    name: str,
+    where: tuple[str, ...],
     config: CheckThresholds,
     explainers: set[str],
     classes: set[str],
 ) -> None:
-    where = ("checks", name)
+    name = where[-1]
+    in_baseline = where[0] == "baseline"
     checks = builtin_checks()
     if name == LATENCY:
         raise document.error(where, "latency budgets go under the top-level 'latency' section")
     if name not in checks:
         raise document.error(where, f"unknown check (known: {checks.known()})")
+    if checks[name].needs_baseline and not in_baseline:
+        raise document.error(
+            where, f"{name} compares with a baseline: it goes under 'baseline: checks:'"
+        )
+    if in_baseline and not checks[name].needs_baseline:
+        raise document.error(
+            where, f"{name} needs no baseline: it goes under the top-level 'checks'"
+        )
+    if in_baseline and config.max_regression is not None:
+        raise document.error(
+            (*where, "max_regression"), "a drift check is its own comparison with the baseline"
+        )
     direction = checks[name].direction
     key = direction.bound_key
     wrong = "max" if key == "min" else "min"
@@ -294,7 +385,7 @@ def _validate_check(
     for explainer, reason in config.exclude.items():
         if explainer not in explainers:
             raise document.error(
-                (*where, "exclude", explainer), "explainer is not configured under 'explainers'"
+                (*where, "exclude", explainer), f"explainer {_not_named(in_baseline)}"
             )
         if not reason.strip():
             raise document.error((*where, "exclude", explainer), "say why it is excluded")
@@ -307,7 +398,7 @@ def _validate_check(
         if override.explainer is not None and override.explainer not in explainers:
             raise document.error(
                 (*at, "explainer"),
-                f"explainer {override.explainer!r} is not configured under 'explainers'",
+                f"explainer {override.explainer!r} {_not_named(in_baseline)}",
             )
         if override.class_ is not None and override.class_ not in classes:
             raise document.error(

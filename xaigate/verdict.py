@@ -48,7 +48,7 @@ def file_digest(path: Path) -> str:
 def provenance(context: GateContext) -> dict[str, Any]:
     """What produced these figures: digests, parameters, seeds and library versions."""
     thresholds = context.thresholds
-    return {
+    content: dict[str, Any] = {
         "models": {
             name: {
                 "card": str(model.card.path),
@@ -86,6 +86,16 @@ def provenance(context: GateContext) -> dict[str, Any]:
             3,
         ),
     }
+    if context.baseline is not None:
+        content["baseline"] = context.baseline.provenance()
+    elif thresholds.max_regressions or thresholds.baseline_checks:
+        # Said, not silently skipped: without --baseline these parts of the thresholds were not
+        # applied, so this verdict is no merge gate's.
+        content["baseline"] = {
+            "kind": "none",
+            "not_in_effect": [*thresholds.max_regressions, *thresholds.baseline_checks],
+        }
+    return content
 
 
 def verdict(
@@ -167,11 +177,16 @@ def write_json_atomic(path: Path, content: dict[str, Any]) -> None:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write `text` through a temporary file in the same folder and rename it into place."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write `data` through a temporary file in the same folder and rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

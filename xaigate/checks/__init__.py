@@ -12,6 +12,7 @@ def builtin_checks() -> Registry[CheckSpec]:
     """
     from xaigate.checks import (  # noqa: F401 - each registers its checks on import
         contrast,
+        drift,
         faithfulness,
         intervention,
         latency,

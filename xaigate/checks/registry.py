@@ -44,6 +44,8 @@ class CheckSpec:
     `references` name the figures a measurement reports beside its values (e.g. `area_share`,
     what a random map scores) that a threshold may be relative to. A check that needs no
     explainer (`per_explainer=False`) gets one case list per model, with explainer "".
+    A check that compares the candidate with a baseline (`needs_baseline`) is configured under
+    thresholds.yaml's `baseline:` section and runs only when a baseline is given.
     """
 
     name: str
@@ -56,6 +58,7 @@ class CheckSpec:
     references: tuple[str, ...] = ()
     params_model: type[BaseModel] = NoParams
     per_explainer: bool = True
+    needs_baseline: bool = False
 
 
 CHECKS: Registry[CheckSpec] = Registry("check")
@@ -72,6 +75,7 @@ def register_check(
     references: tuple[str, ...] = (),
     params_model: type[BaseModel] = NoParams,
     per_explainer: bool = True,
+    needs_baseline: bool = False,
 ) -> Callable[[Callable[[GateContext, Case], Measurement]], Callable[..., Measurement]]:
     """Register `measure` as the check `name`, with `cases` listing what it gates."""
 
@@ -89,6 +93,7 @@ def register_check(
                 references,
                 params_model,
                 per_explainer,
+                needs_baseline,
             ),
         )
         return measure

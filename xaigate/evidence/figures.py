@@ -21,6 +21,7 @@ from xaigate.probes import Probe
 
 GRID_IMAGES = 12
 GRID_COLUMNS = 6
+DRIFTED_IMAGES = 3  # the most-drifted images of a drift case, each candidate beside baseline
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,43 @@ def heatmap_figures(context: GateContext, result: Result) -> list[Figure]:
     return figures
 
 
+def most_drifted(per_image: dict[str, float], count: int = DRIFTED_IMAGES) -> list[str]:
+    """Probe ids of the `count` lowest similarities to the baseline (undefined ones first)."""
+
+    def order(item: tuple[str, float | None]) -> tuple[bool, float, str]:
+        value = item[1]
+        defined = value is not None and math.isfinite(value)
+        return (defined, value if defined else 0.0, item[0])
+
+    return [probe_id for probe_id, _ in sorted(per_image.items(), key=order)[:count]]
+
+
+def drift_figures(context: GateContext, result: Result) -> list[Figure]:
+    """A drift case's most-drifted probe images: the image, the candidate's heatmap and the
+    baseline's heatmap side by side, from the maps the measurement compared."""
+    candidate = result.evidence.get("candidate_maps")
+    baseline = result.evidence.get("baseline_maps")
+    if not candidate or not baseline:
+        return []
+    case = result.case
+    probes = {probe.id: probe for probe in context.probes[case.model]}
+    figures = []
+    for rank, probe_id in enumerate(most_drifted(result.per_image), start=1):
+        probe = probes[probe_id]
+        ours, theirs = candidate[probe_id], baseline[probe_id]
+        tiles = [overlay(probe.image, np.zeros_like(ours)), overlay(probe.image, ours)]
+        picture = tile_grid([*tiles, overlay(probe.image, theirs)], columns=3)
+        value = result.per_image[probe_id]
+        shown = "undefined" if value is None or not math.isfinite(value) else f"{value:.3f}"
+        figures.append(
+            Figure(
+                f"drift {rank}: {probe_id} ({case.check} {shown}): image | candidate | baseline",
+                png_bytes(picture),
+            )
+        )
+    return figures
+
+
 def class_grid(context: GateContext, model: str, explainer: str, class_: str) -> Figure:
     """Heatmaps of the first probe images of a class, for its class (like exp_grid_<class>)."""
     probes = context.probes_of_class(model, class_)[:GRID_IMAGES]
@@ -124,6 +162,8 @@ def case_figures(context: GateContext, result: Result) -> list[Figure]:
     """Every figure of a judged case (none for a case that did not apply)."""
     if result.status == NOT_APPLICABLE:
         return []
+    if "baseline_maps" in result.evidence:
+        return drift_figures(context, result)
     return [
         *heatmap_figures(context, result),
         *_curve_figure(result),
