@@ -103,9 +103,20 @@ def test_override_naming_unknown_class_or_explainer(tmp_path: Path) -> None:
     message = error_of(tmp_path, VALID.replace("class: smile,", "class: smiel,"))
     assert "overrides.1.class" in message and "smiel" in message
     message = error_of(
-        tmp_path, VALID.replace("{explainer: lime, min: 0.25}", "{explainer: shap, min: 0.25}")
+        tmp_path, VALID.replace("{explainer: lime, min: 0.25}", "{explainer: shapp, min: 0.25}")
     )
-    assert "overrides.0.explainer" in message and "shap" in message
+    assert "overrides.0.explainer" in message and "shapp" in message
+    assert "not a known explainer" in message
+
+
+def test_override_naming_a_known_explainer_not_configured_matches_nothing(
+    tmp_path: Path,
+) -> None:
+    # A copy of the file cut to fewer explainers keeps loading.
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(VALID.replace("{explainer: lime, min: 0.25}", "{explainer: shap, min: 0.25}"))
+    thresholds = load_thresholds(path)
+    assert "shap" not in thresholds.explainers
 
 
 def test_check_params_naming_an_unknown_class(tmp_path: Path) -> None:

@@ -42,6 +42,12 @@ class Case:
         return f"{self.check}[{self.id}]"
 
 
+class NotMeasurable(Exception):
+    """Raised by a check's `measure` when what the model is leaves the case nothing to measure
+    on these probes (a model that gives the class to the baseline image itself has no
+    evidence for deletion to remove); the case is reported not applicable with this reason."""
+
+
 @dataclass(frozen=True)
 class Measurement:
     """Per-probe-image values of a case, reference figures reported beside them, and evidence."""

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from xaigate.baseline.regression import Regression, compare
-from xaigate.cases import Case, Measurement
+from xaigate.cases import Case, Measurement, NotMeasurable
 from xaigate.checks import CheckSpec, builtin_checks
 from xaigate.context import GateContext
 from xaigate.errors import UsageError
@@ -287,7 +287,10 @@ class Gate:
         spec = self.checks[case.check]
         thresholds = self.context.thresholds
         threshold = thresholds.threshold(case.check, case.model, case.explainer, case.target)
-        measurement = spec.measure(self.context, case)
+        try:
+            measurement = spec.measure(self.context, case)
+        except NotMeasurable as reason:
+            return Result(case, NOT_APPLICABLE, f"{_label(case)}: {reason}")
         bootstrap = thresholds.schema.bootstrap
         result = judge(
             spec,

@@ -281,14 +281,13 @@ def load_thresholds(path: Path | str) -> Thresholds:
     params = {}
     baseline_checks = {} if schema.baseline is None else schema.baseline.checks
     sections = [(("checks",), schema.checks), (("baseline", "checks"), baseline_checks)]
-    # The baseline section may also name explainers that are registered but not configured (it
-    # serves copies of this file cut to fewer explainers): they match nothing. A misspelt one is
-    # still an error.
-    named = {"checks": set(explainers), "baseline": set(EXPLAINERS)}
+    # Overrides and excludes may name explainers that are registered but not configured (a
+    # copy of this file cut to fewer explainers keeps loading): they match nothing. A misspelt
+    # one is still an error.
     for section, entries in sections:
         for name, config in entries.items():
             where = (*section, name)
-            _validate_check(document, where, config, named[section[0]], set(schema.regions))
+            _validate_check(document, where, config, set(EXPLAINERS), set(schema.regions))
             params[name] = document.validate(
                 checks[name].params_model, config.params, prefix=(*where, "params")
             )
@@ -334,10 +333,8 @@ def _validate_latency(document: YamlDocument, latency: Latency, explainers: set[
         )
 
 
-def _not_named(in_baseline: bool) -> str:
-    if in_baseline:
-        return f"is not a known explainer (known: {EXPLAINERS.known()})"
-    return "is not configured under 'explainers'"
+def _unknown_explainer() -> str:
+    return f"is not a known explainer (known: {EXPLAINERS.known()})"
 
 
 def _validate_check(
@@ -385,7 +382,7 @@ def _validate_check(
     for explainer, reason in config.exclude.items():
         if explainer not in explainers:
             raise document.error(
-                (*where, "exclude", explainer), f"explainer {_not_named(in_baseline)}"
+                (*where, "exclude", explainer), f"explainer {_unknown_explainer()}"
             )
         if not reason.strip():
             raise document.error((*where, "exclude", explainer), "say why it is excluded")
@@ -398,7 +395,7 @@ def _validate_check(
         if override.explainer is not None and override.explainer not in explainers:
             raise document.error(
                 (*at, "explainer"),
-                f"explainer {override.explainer!r} {_not_named(in_baseline)}",
+                f"explainer {override.explainer!r} {_unknown_explainer()}",
             )
         if override.class_ is not None and override.class_ not in classes:
             raise document.error(

@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from xaigate.cases import Case, Measurement
+from xaigate.cases import Case, Measurement, NotMeasurable
 from xaigate.checks.listing import per_class
 from xaigate.checks.registry import Direction, register_check
 from xaigate.context import GateContext
@@ -48,6 +48,14 @@ class FaithfulnessParams(BaseModel):
         "probability than the baseline image: below it there is no evidence for the orders to "
         "move, and the ratio of two near-zero areas is noise (left out, counted in the result; "
         "a case with no image left is an error, not a pass)",
+    )
+    min_measured: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="share of the images that must have evidence and a random-order reference; "
+        "below it the model reads the baselines as the class itself and the case is not "
+        "applicable, with the counts (a case that measures a few images is noise)",
     )
     images: int = Field(30, ge=2, description="probe images per class (the first ones)")
     classes: list[str] | None = Field(
@@ -94,6 +102,13 @@ def _measure(context: GateContext, case: Case, deleting: bool) -> Measurement:
     # and the random order only, never on the map, so leaving it out cannot favour a map.
     referenced = np.isfinite(ratios)
     kept = evident & referenced
+    if kept.sum() < params.min_measured * len(probes):
+        raise NotMeasurable(
+            f"{int(kept.sum())} of {len(probes)} images measurable ({int((~evident).sum())} "
+            f"without evidence over the baselines, {int((evident & ~referenced).sum())} without "
+            f"a random-order reference): the model gives {case.target} "
+            f"{float(level.mean()):.2f} on the baseline images themselves"
+        )
     return Measurement(
         {probe.id: float(r) for probe, r, keep in zip(probes, ratios, kept, strict=True) if keep},
         {
