@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
-from gate_runner import REFERENCE_CARD
+import yaml
+from gate_runner import REFERENCE_CARD, ROOT
 
+from xaigate.context import GateContext
+from xaigate.gate import FAILED, NOT_APPLICABLE, PASSED, Gate
 from xaigate.metrics import faithfulness
 from xaigate.metrics.faithfulness import (
     area_under_curve,
@@ -353,3 +358,26 @@ def test_cache_stays_within_its_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
         deletion_curves(window_model, images, maps, targets)
         assert cache.bytes <= cache.max_bytes
     assert cache.bytes == sum(value.nbytes for value in cache.entries.values())
+
+
+def test_class_the_model_gives_to_the_baselines_is_not_measurable(
+    tmp_path: Path, smile_probes: Path
+) -> None:
+    """The zoo's flat-pixel MLP reads blurred and black faces as smiles (p 0.8-0.9): insertion
+    has no evidence to restore for `smile`, so that case is reported not applicable with the
+    counts, while `not_smile` is judged."""
+    content = yaml.safe_load((ROOT / "thresholds.yaml").read_text())
+    content["explainers"] = {"integrated_gradients": content["explainers"]["integrated_gradients"]}
+    insertion = content["checks"]["insertion_ratio"]
+    insertion["params"]["classes"] = ["smile", "not_smile"]
+    content["checks"] = {"insertion_ratio": insertion}
+    content.pop("latency")
+    path = tmp_path / "thresholds.yaml"
+    path.write_text(yaml.safe_dump(content, sort_keys=False))
+    card = ROOT / "models" / "zoo" / "good-mlp" / "seed-0" / "model.yaml"
+    gate = Gate(GateContext.open(path, [card], smile_probes))
+    results = {case.target: gate.run(case) for case in gate.cases("insertion_ratio")}
+    assert results["smile"].status == NOT_APPLICABLE, results["smile"].message
+    assert "measurable" in results["smile"].message and "baseline" in results["smile"].message
+    assert results["not_smile"].status in (PASSED, FAILED), results["not_smile"].message
+    assert results["not_smile"].n >= 10
