@@ -159,7 +159,7 @@ def test_override_demanding_a_gradient_explainer_for_onnx_is_a_usage_error(
     path = gate_thresholds(tmp_path, region_focus=demand)
     with pytest.raises(
         UsageError,
-        match=r"checks\.region_focus\.overrides\.0: sets a threshold for model 'smile-onnx' and "
+        match=r"checks\.region_focus\.overrides\.\d+: sets a threshold for model 'smile-onnx' and "
         r"explainer 'gradcam', which cannot run: .*black boxes",
     ):
         Gate(GateContext.open(path, [ONNX_CARD], smile_probes))
