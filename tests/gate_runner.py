@@ -111,15 +111,21 @@ def matrix_thresholds(folder: Path) -> Path:
     enough to fail region focus for 2 of 9 good rows (bound 0.083 and 0.092 against 0.089 and
     0.099); `make matrix` runs the shipped 1000 samples, and SHAP, on every zoo model.
     """
+    # Latency is timed by `make gate`'s serial latency suite, not here.
+    return _gradient_thresholds(folder / "thresholds-matrix.yaml", MATRIX_CHECKS)
+
+
+def _gradient_thresholds(path: Path, checks: tuple[str, ...]) -> Path:
+    """The shipped thresholds.yaml cut to Grad-CAM, Integrated Gradients and `checks`, without
+    latency, written to `path`."""
     shipped = yaml.safe_load((ROOT / "thresholds.yaml").read_text())
     explainers = shipped["explainers"]
     shipped["explainers"] = {
         "gradcam": explainers["gradcam"],
         "integrated_gradients": explainers["integrated_gradients"],
     }
-    shipped["checks"] = {name: shipped["checks"][name] for name in MATRIX_CHECKS}
-    shipped.pop("latency", None)  # timed by `make gate`'s serial latency suite, not here
-    path = folder / "thresholds-matrix.yaml"
+    shipped["checks"] = {name: shipped["checks"][name] for name in checks}
+    shipped.pop("latency", None)
     path.write_text(yaml.safe_dump(shipped, sort_keys=False))
     return path
 
@@ -151,14 +157,4 @@ RESEEDED_GOOD = ROOT / "models" / "zoo" / "good-cnn" / "seed-1" / "model.yaml"
 def baseline_thresholds(folder: Path, name: str = "thresholds-baseline.yaml") -> Path:
     """The shipped thresholds.yaml cut to Grad-CAM and Integrated Gradients (as the matrix
     test) and `REGRESSION_CHECKS`, with its `baseline:` section unchanged."""
-    shipped = yaml.safe_load((ROOT / "thresholds.yaml").read_text())
-    explainers = shipped["explainers"]
-    shipped["explainers"] = {
-        "gradcam": explainers["gradcam"],
-        "integrated_gradients": explainers["integrated_gradients"],
-    }
-    shipped["checks"] = {name: shipped["checks"][name] for name in REGRESSION_CHECKS}
-    shipped.pop("latency", None)
-    path = folder / name
-    path.write_text(yaml.safe_dump(shipped, sort_keys=False))
-    return path
+    return _gradient_thresholds(folder / name, REGRESSION_CHECKS)

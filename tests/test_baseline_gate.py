@@ -4,10 +4,7 @@ model, and stored snapshots."""
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from browser import dump_dom, find_chromium
+from browser import attachment_images, attachment_names, case_page, find_chromium, page_text
 from gate_runner import (
     FINETUNED_CLEAN,
     FINETUNED_CORNER_MARKER,
@@ -294,29 +291,19 @@ def test_drift_evidence_shows_candidate_and_baseline_side_by_side(
     assert 0.0 <= focus["baseline"]["p_value"] < 1e-3
 
 
-def _text(dom: str) -> str:
-    body = re.sub(r"<script\b.*?</script>", " ", dom, flags=re.S)
-    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)))
-
-
 def test_signoff_report_shows_the_most_drifted_images(
     corner_marker: CornerMarkerRun, tmp_path: Path
 ) -> None:
     browser = find_chromium()
     report = build_signoff(corner_marker.allure, corner_marker.folder / "signoff")
     profile = tmp_path / "chromium-profile"
-    listed = json.loads((report.parent / "test-results.json").read_text())["byId"]
-    [case_id] = [key for key, value in listed.items() if value["name"] == DRIFTED_TITLE]
-    page = dump_dom(browser, report, f"#testresult/{case_id}", profile)
-    assert DRIFTED_TITLE in _text(page) and "Failed" in _text(page)
-    rows = re.findall(
-        r'data-uid="([0-9a-f]+)"[^>]*>.*?attachment-row__name[^>]*>([^<]+)<', page, re.S
-    )
-    drifted = [uid for uid, name in rows if html.unescape(name).startswith("drift 1: ")]
+    case_id, page = case_page(browser, report, DRIFTED_TITLE, profile)
+    assert DRIFTED_TITLE in page_text(page) and "Failed" in page_text(page)
+    rows = attachment_names(page)
+    drifted = [uid for uid, name in rows if name.startswith("drift 1: ")]
     assert drifted, f"no drift figure among {[name for _, name in rows]}"
-    opened = dump_dom(browser, report, f"#testresult/{case_id}?attachment={drifted[0]}", profile)
-    images = re.findall(r'<img[^>]*src="data:image/png;base64,([^"]+)"', opened)
-    assert images and is_png(base64.b64decode(images[0]))
+    images = attachment_images(browser, report, case_id, drifted[0], profile)
+    assert images and is_png(images[0])
 
 
 def test_snapshot_is_written_under_xdist(

@@ -3,17 +3,21 @@ properties, and the one-file sign-off report opened in headless Chromium."""
 
 from __future__ import annotations
 
-import base64
-import html
 import json
-import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import dump_dom, find_chromium
+from browser import (
+    attachment_images,
+    attachment_names,
+    case_page,
+    dump_dom,
+    find_chromium,
+    page_text,
+)
 from gate_runner import GateRun, fast_thresholds, run_gate
 
 from xaigate.allure_results import CATEGORIES_FILE, read_properties, title, write_session_files
@@ -219,11 +223,6 @@ def test_environment_manifest_and_junit_carry_the_provenance(
     assert case.find("failure") is not None
 
 
-def _text(dom: str) -> str:
-    body = re.sub(r"<script\b.*?</script>", " ", dom, flags=re.S)
-    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)))
-
-
 @pytest.mark.slow
 def test_signoff_report_opens_and_shows_the_failing_case_with_its_heatmap(
     shortcut_report: ShortcutReport, tmp_path: Path
@@ -233,23 +232,17 @@ def test_signoff_report_opens_and_shows_the_failing_case_with_its_heatmap(
     assert [p.suffix for p in report.parent.glob("*.html")] == [".html"]  # one HTML file
     profile = tmp_path / "chromium-profile"
 
-    overview = _text(dump_dom(browser, report, "", profile))
+    overview = page_text(dump_dom(browser, report, "", profile))
     assert "xaigate sign-off" in overview and "Overview" in overview
     assert "Categories" in overview and "Environment" in overview
 
-    # Allure 3 lists its results' ids beside the page; the page itself is what is checked.
-    listed = json.loads((report.parent / "test-results.json").read_text())["byId"]
-    [case_id] = [key for key, value in listed.items() if value["name"] == title(FAILING)]
-    page = dump_dom(browser, report, f"#testresult/{case_id}", profile)
-    text = _text(page)
+    case_id, page = case_page(browser, report, title(FAILING), profile)
+    text = page_text(page)
     assert title(FAILING) in text and "Failed" in text and "Severity: critical" in text
-    rows = re.findall(
-        r'data-uid="([0-9a-f]+)"[^>]*>.*?attachment-row__name[^>]*>([^<]+)<', page, re.S
-    )
-    heatmaps = [uid for uid, name in rows if html.unescape(name).startswith("heatmap worst: ")]
+    rows = attachment_names(page)
+    heatmaps = [uid for uid, name in rows if name.startswith("heatmap worst: ")]
     assert heatmaps, f"no heatmap row among {[name for _, name in rows]}"
 
-    opened = dump_dom(browser, report, f"#testresult/{case_id}?attachment={heatmaps[0]}", profile)
-    images = re.findall(r'<img[^>]*src="data:image/png;base64,([^"]+)"', opened)
+    images = attachment_images(browser, report, case_id, heatmaps[0], profile)
     assert images, "the heatmap is not shown as an image"
-    assert is_png(base64.b64decode(images[0]))
+    assert is_png(images[0])
