@@ -3,6 +3,7 @@
 pytest_plugins = [
     "fixtures.options",
     "fixtures.gate",
+    "fixtures.xdist_groups",
     "fixtures.allure_evidence",
     "fixtures.ci_outputs",
     "fixtures.progress",

@@ -168,6 +168,51 @@ def test_lime_segmentation_is_computed_once_per_image(model, faces) -> None:  # 
     assert not np.array_equal(first[0].attribution, again[0].attribution)
 
 
+class _CountingModel:
+    """The model, counting the images it is asked to classify."""
+
+    def __init__(self, model) -> None:  # noqa: ANN001
+        self.model, self.images = model, 0
+        self.digest, self.card = model.digest, model.card
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        self.images += len(images)
+        return self.model.predict_proba(images)
+
+
+def test_lime_other_class_reuses_the_model_outputs_bit_for_bit(model, faces) -> None:  # noqa: ANN001
+    images, labels = faces
+    counting = _CountingModel(model)
+    explainer = LimeExplainer(LIME_CONFIG)
+    explainer.explain(counting, images[:2], labels[:2], [5, 6])
+    assert counting.images == 2 * LIME_CONFIG.num_samples
+    other = explainer.explain(counting, images[:2], 1 - labels[:2], [5, 6])
+    assert counting.images == 2 * LIME_CONFIG.num_samples  # no pass for the other class
+    fresh = lime_maps(model, images[:2], 1 - labels[:2], [5, 6])
+    assert np.array_equal(np.stack([e.attribution for e in other]), fresh)
+    # Another seed, another model or another image is explained afresh.
+    explainer.explain(counting, images[:1], labels[:1], [7])
+    assert counting.images == 3 * LIME_CONFIG.num_samples
+    another_model = _CountingModel(model)
+    explainer.explain(another_model, images[:1], 1 - labels[:1], [5])
+    assert another_model.images == LIME_CONFIG.num_samples
+    explainer.explain(counting, images[2:3], labels[2:3], [5])
+    assert counting.images == 4 * LIME_CONFIG.num_samples
+
+
+def test_fresh_explainer_remembers_nothing(model, faces) -> None:  # noqa: ANN001
+    images, labels = faces
+    counting = _CountingModel(model)
+    explainer = LimeExplainer(LIME_CONFIG)
+    first = explainer.explain(counting, images[:1], labels[:1], [5])
+    fresh = explainer.fresh()
+    assert fresh.config == explainer.config and fresh is not explainer
+    again = fresh.explain(counting, images[:1], 1 - labels[:1], [5])
+    assert counting.images == 2 * LIME_CONFIG.num_samples  # the model ran again
+    assert explainer._samples and len(fresh._samples) == 1  # the original's memo is its own
+    assert not np.array_equal(first[0].attribution, again[0].attribution)
+
+
 def test_gradcam_maps_are_nonnegative_and_batch_independent(model, faces) -> None:  # noqa: ANN001
     images, labels = faces
     explainer = EXPLAINERS["gradcam"](GradCamConfig(batch_size=3))

@@ -200,10 +200,24 @@ def test_xdist_workers_and_merged_shards_give_the_single_run_verdict(
     assert 0 < provenance["model_seconds"] <= provenance["wall_seconds"]
     assert provenance["wall_over_model"] >= 1.0
 
-    parallel = run_gate(tmp_path, *given, "-n", "2", "--dist", "loadgroup")
+    parallel = run_gate(tmp_path, *given, "-n", "2", "--dist", "loadgroup", "-v")
     assert parallel.returncode == 0, parallel.output
     assert parallel.verdict is not None and parallel.verdict["passed"] is True
     assert parallel.verdict["provenance"]["workers"] == 2
+    # Each model-and-explainer group ran whole on one worker (both were used): split, both
+    # workers would compute the same maps.
+    worker_of = {
+        f"{test}[{case}]": worker
+        for worker, test, case in re.findall(
+            r"^\[(gw\d)\] .*?::test_(\w+)\[([^\]]+)\]", parallel.output, re.MULTILINE
+        )
+    }
+    workers_of_group: dict[str, set[str]] = {}
+    for result in parallel.verdict["results"]:
+        group = f"{result['model']}-{result['explainer'] or 'model'}"
+        workers_of_group.setdefault(group, set()).add(worker_of[result["id"]])
+    assert len(workers_of_group) >= 3 and set.union(*workers_of_group.values()) == {"gw0", "gw1"}
+    assert all(len(workers) == 1 for workers in workers_of_group.values()), workers_of_group
     assert parallel.verdict["provenance"]["model_seconds"] > 0  # summed over the workers
     assert _same_values(_values(single), _values(parallel))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -62,6 +63,22 @@ class Explainer(ABC):
 
     def params(self) -> dict[str, Any]:
         return self.config.model_dump()
+
+    def fresh(self) -> Explainer:
+        """This explainer as if just built: nothing kept from earlier explanations (what
+        `prepare` set up stays). The reproducibility check recomputes maps with it, so that no
+        memo can hide a map that depends on what was explained before."""
+        clone = copy.copy(self)
+        clone.forget()
+        return clone
+
+    def forget(self) -> None:
+        """Drop what is kept from earlier explanations; explainers that keep nothing ignore it."""
+        return None
+
+    def passes_per_image(self) -> int:
+        """About how many model passes one explanation takes: a cost hint for scheduling."""
+        return 1
 
     def fingerprint(self, model: ModelAdapter) -> dict[str, Any]:
         """Everything of this explainer that determines its maps of `model`, as JSON values.

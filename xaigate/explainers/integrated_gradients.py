@@ -68,6 +68,9 @@ class IntegratedGradientsExplainer(Explainer):
     config_model = IntegratedGradientsConfig
     config: IntegratedGradientsConfig
 
+    def passes_per_image(self) -> int:
+        return self.config.n_steps
+
     def __init__(self, config: IntegratedGradientsConfig) -> None:
         super().__init__(config)
         self.mean_images: dict[str, np.ndarray] = {}

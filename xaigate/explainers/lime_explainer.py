@@ -10,6 +10,11 @@ the maps are unchanged. lime's sampling, distances and ridge regression are used
 with BLAS held to one thread: its products are 1000x50, too small to share, and two OpenBLAS
 threads beside torch's spin against each other (on 2 busy cores lime's two ridge fits took
 70 ms per image instead of 4).
+
+A gate explains one image for several classes (class contrast) with the same seed. lime's
+perturbations do not depend on the class, and the model's outputs on them hold every class, so
+the outputs of the first explanation are kept (`SAMPLES_MEMO` images) and the next class only
+refits lime's regression: the same map bit for bit, without the model's 1000 passes again.
 """
 
 from __future__ import annotations
@@ -40,6 +45,10 @@ from xaigate.models.adapter import ModelAdapter
 # class contrast, two seeds for stability, the randomised model), and SLIC costs about a tenth
 # of the model's passes. About 100 KB each.
 SEGMENTATION_CACHE = 256
+# The model's outputs on one image's perturbations, kept for its other classes: 1000 samples x
+# the classes, 16-40 KB each. A gate asks for all of a class pair's images for one class before
+# the other, and a probe set holds a few hundred originals.
+SAMPLES_MEMO = 2048
 
 
 @cache
@@ -97,6 +106,13 @@ def segment_means(image: np.ndarray, segments: np.ndarray) -> np.ndarray:
     return means[segments]
 
 
+def _image_key(image: np.ndarray) -> bytes:
+    return (
+        hashlib.sha256(np.ascontiguousarray(image).tobytes()).digest()
+        + str((image.shape, image.dtype.str)).encode()
+    )
+
+
 class _LimeImageExplainer(lime_image.LimeImageExplainer):
     """lime's explainer with a vectorised `data_labels` (see the module docstring).
 
@@ -104,7 +120,16 @@ class _LimeImageExplainer(lime_image.LimeImageExplainer):
     (`batch_size` images each, in lime's order) as lime 0.2.0.1, without its per-image loop
     and without its progress bar. Images are float32, what `ModelAdapter.predict_proba` takes
     (lime would pass float64 copies of float32 probes).
+
+    `known_labels`: the model's outputs on these very samples (same image, segments and seed),
+    from an explanation of another class; they are returned instead of calling the model.
+    `labels` holds the outputs of the last call.
     """
+
+    def __init__(self, *args, known_labels: np.ndarray | None = None, **kwargs) -> None:  # noqa: ANN002, ANN003 - lime's own
+        super().__init__(*args, **kwargs)
+        self.known_labels = known_labels
+        self.labels: np.ndarray | None = None
 
     def data_labels(
         self,
@@ -120,6 +145,9 @@ class _LimeImageExplainer(lime_image.LimeImageExplainer):
             (num_samples, n_features)
         )
         data[0, :] = 1
+        if self.known_labels is not None:  # drawn all the same: the same data either way
+            self.labels = self.known_labels
+            return data, self.known_labels
         # lime hides the pixels whose segment label z has data[row, z] == 0 (labels are
         # column numbers; a label beyond the columns is never hidden): all ones where hidden.
         hidden = np.zeros((num_samples, max(n_features, int(segments.max()) + 1)), np.uint32)
@@ -130,7 +158,8 @@ class _LimeImageExplainer(lime_image.LimeImageExplainer):
         for start in range(0, num_samples, batch_size):
             masks = np.take(hidden[start : start + batch_size], per_value, axis=1)
             labels.append(np.asarray(classifier_fn(perturbed.images_from_bit_masks(masks))))
-        return data, np.concatenate(labels)
+        self.labels = np.concatenate(labels)
+        return data, self.labels
 
 
 @register_explainer("lime")
@@ -139,9 +168,18 @@ class LimeExplainer(PerImageExplainer):
     config_model = LimeConfig
     config: LimeConfig
 
+    def passes_per_image(self) -> int:
+        return self.config.num_samples
+
     def __init__(self, config: ExplainerConfig) -> None:
         super().__init__(config)
+        self.forget()
+
+    def forget(self) -> None:
         self._segmentations: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        # (model, image, seed) -> (model, the model's outputs on lime's samples); the model is
+        # held so that its id is not reused while the entry lives.
+        self._samples: OrderedDict[tuple, tuple[ModelAdapter, np.ndarray]] = OrderedDict()
 
     def explain(
         self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, seeds: list[int]
@@ -151,10 +189,7 @@ class LimeExplainer(PerImageExplainer):
 
     def segmentation(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(segments, fill of hidden segments) of `image`, computed once per image content."""
-        key = (
-            hashlib.sha256(np.ascontiguousarray(image).tobytes()).digest()
-            + str((image.shape, image.dtype.str)).encode()
-        )
+        key = _image_key(image)
         cached = self._segmentations.get(key)
         if cached is not None:
             self._segmentations.move_to_end(key)
@@ -178,7 +213,13 @@ class LimeExplainer(PerImageExplainer):
         segments, fill = self.segmentation(image)
         # A fresh explainer per call: its random_state drives the perturbations and advances
         # between calls, so reusing one would make a map depend on what was explained before.
-        explainer = _LimeImageExplainer(kernel_width=self.config.kernel_width, random_state=seed)
+        samples_key = (id(model), model.digest, _image_key(image), seed)
+        known = self._samples.get(samples_key)
+        explainer = _LimeImageExplainer(
+            kernel_width=self.config.kernel_width,
+            random_state=seed,
+            known_labels=None if known is None else known[1],
+        )
         result = explainer.explain_instance(
             image.astype(np.float64),
             model.predict_proba,
@@ -191,6 +232,13 @@ class LimeExplainer(PerImageExplainer):
             hide_color=fill,  # lime copies it into its fudged image: fudged[:] = hide_color
             random_seed=seed,
         )
+        if known is None and explainer.labels is not None:
+            explainer.labels.flags.writeable = False
+            self._samples[samples_key] = (model, explainer.labels)
+            if len(self._samples) > SAMPLES_MEMO:
+                self._samples.popitem(last=False)
+        elif known is not None:
+            self._samples.move_to_end(samples_key)
         weights = np.zeros(int(segments.max()) + 1, dtype=np.float64)
         for segment_id, weight in result.local_exp[target]:
             weights[segment_id] = weight

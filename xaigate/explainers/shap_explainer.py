@@ -256,6 +256,9 @@ class ShapExplainer(PerImageExplainer):
     config_model = ShapConfig
     config: ShapConfig
 
+    def passes_per_image(self) -> int:
+        return self.config.max_evals
+
     def __init__(self, config: ExplainerConfig) -> None:
         super().__init__(config)
         self._explainers: dict[tuple[int, ...], tuple[Any, _Game]] = {}
