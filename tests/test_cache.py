@@ -302,3 +302,42 @@ def test_warm_gate_reads_every_explanation_from_the_cache(
     assert run.verdict is not None and run.verdict["results"], run.output
     assert run.verdict["provenance"]["explanation_cache"] == "disabled"
     assert not bypassed.exists()
+
+
+def test_recomputation_is_fresh_and_kept_on_disk_under_its_own_key(
+    tmp_path: Path, card: ModelCard
+) -> None:
+    model, explainer, images = FakeModel(card), CountingExplainer(), probes(3)
+    first = ExplanationStore(seed=0, cache=ExplanationCache(tmp_path))
+    stored = first.get(model, explainer, images, 1)
+    again = first.recompute(model, explainer, images, 1)
+    assert explainer.batches == [3, 3]  # computed again, not taken from memory or disk
+    for got, expected in zip(again, stored, strict=True):
+        assert got.attribution.tobytes() == expected.attribution.tobytes()
+    # A later run on unchanged inputs reads both from disk; without a cache it recomputes.
+    later = ExplanationStore(seed=0, cache=ExplanationCache(tmp_path))
+    later.get(model, explainer, images, 1)
+    later.recompute(model, explainer, images, 1)
+    assert explainer.batches == [3, 3] and later.cache.stats.hits == 6
+    ExplanationStore(seed=0).recompute(model, explainer, images, 1)
+    assert explainer.batches == [3, 3, 3]
+
+
+class LeakingExplainer(CountingExplainer):
+    """Its maps depend on how many batches it explained before: a seed leak."""
+
+    def explain(
+        self, model: Any, images: np.ndarray, targets: np.ndarray, seeds: list[int]
+    ) -> list[Explanation]:
+        explained = super().explain(model, images, targets, seeds)
+        return [replace(e, attribution=e.attribution + len(self.batches)) for e in explained]
+
+
+def test_recomputation_shows_a_seed_leak(tmp_path: Path, card: ModelCard) -> None:
+    model, explainer, images = FakeModel(card), LeakingExplainer(), probes(2)
+    store = ExplanationStore(seed=0, cache=ExplanationCache(tmp_path))
+    stored = store.get(model, explainer, images, 1)
+    again = store.recompute(model, explainer, images, 1)
+    assert not any(
+        np.array_equal(a.attribution, b.attribution) for a, b in zip(stored, again, strict=True)
+    )

@@ -87,3 +87,34 @@ def test_latency_cases_are_timed_by_pytest_benchmark_into_gate_json(
     assert parallel.returncode == 0, parallel.output
     assert parallel.verdict is not None and parallel.verdict["complete"] is False
     assert parallel.verdict["not_run"] == ["latency[smile-cnn-gradcam]"]
+
+
+def test_every_timed_round_explains_with_a_fresh_explainer() -> None:
+    """LIME remembers the model's outputs on an image's samples; a round that reused them would
+    time a memo. Each round (and the warm-up) must make all of its model passes again."""
+    import numpy as np
+
+    from xaigate.explainers.lime_explainer import LimeConfig, LimeExplainer
+    from xaigate.latency import LatencyInputs, fresh_rounds
+    from xaigate.models.card import load_card
+    from xaigate.models.loading import load_model
+
+    class CountingModel:
+        def __init__(self) -> None:
+            self.model = load_model(load_card(ROOT / "models/smile-cnn/model.yaml"))
+            self.digest, self.card, self.images = self.model.digest, self.model.card, 0
+
+        def predict_proba(self, images: np.ndarray) -> np.ndarray:
+            self.images += len(images)
+            return self.model.predict_proba(images)
+
+    model, explainer = CountingModel(), LimeExplainer(LimeConfig(num_samples=50))
+    images = np.random.default_rng(0).random((2, 64, 64, 3), dtype=np.float32)
+    inputs = LatencyInputs(images, np.array([0, 1]), [3, 4])
+    explain, setup = fresh_rounds(explainer, model, inputs)
+    maps = []
+    for _ in range(3):  # what pytest-benchmark's pedantic does with a setup: setup, then target
+        args, kwargs = setup()
+        maps.append(np.stack([e.attribution for e in explain(*args, **kwargs)]))
+    assert model.images == 3 * 2 * 50
+    assert np.array_equal(maps[0], maps[2])

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from xaigate.cache import ExplanationCache, explanation_keys
+from xaigate.digests import json_digest
 from xaigate.errors import UsageError
 from xaigate.explainers import EXPLAINERS, Explainer, Explanation
 from xaigate.metrics.localisation import border_mask
@@ -103,6 +104,42 @@ class ExplanationStore:
                 if self.cache is not None:
                     self.cache.put(disk_keys[i], explanation)
         return [self.computed[key(probe)] for probe in probes]
+
+    def recompute(
+        self, model: ModelAdapter, explainer: Explainer, probes: Sequence[Probe], target: int
+    ) -> list[Explanation]:
+        """The explanations of `probes` computed again with the same seeds by a fresh explainer
+        (`Explainer.fresh`), never from memory: what the reproducibility check compares.
+
+        The disk cache keeps each recomputed map under a key of its own, so a later run on
+        unchanged inputs (the same model, image, parameters, seed, libraries and code) reads the
+        recomputation an earlier run made instead of making it again; `--no-cache` recomputes.
+        """
+        seeds = [self.seed_for(explainer.name, probe.id) for probe in probes]
+        found: dict[int, Explanation] = {}
+        disk_keys: list[str] = []
+        if self.cache is not None:
+            disk_keys = [
+                json_digest({"recomputed": key})
+                for key in explanation_keys(
+                    model, explainer, [probe.image for probe in probes], seeds, target
+                )
+            ]
+            for i, (probe, disk_key) in enumerate(zip(probes, disk_keys, strict=True)):
+                cached = self.cache.get(disk_key)
+                if cached is not None and _map_problem(cached, probe, model) is None:
+                    found[i] = cached
+        todo = [i for i in range(len(probes)) if i not in found]
+        if todo:
+            images = np.stack([probes[i].image for i in todo]).astype(np.float32)
+            targets = np.full(len(todo), target, dtype=np.int64)
+            fresh = explainer.fresh().explain(model, images, targets, [seeds[i] for i in todo])
+            for i, explanation in zip(todo, fresh, strict=True):
+                _check_map(explanation, probes[i], model)
+                found[i] = explanation
+                if self.cache is not None:
+                    self.cache.put(disk_keys[i], explanation)
+        return [found[i] for i in range(len(probes))]
 
     def cache_summary(self) -> dict[str, object] | str:
         """For the verdict's provenance: the disk cache's root and use, or `disabled`."""
@@ -212,6 +249,13 @@ class GateContext:
             probes,
             self.class_index(model, class_),
             salt,
+        )
+
+    def recomputed(
+        self, model: str, explainer: str, probes: Sequence[Probe], class_: str
+    ) -> list[Explanation]:
+        return self.store.recompute(
+            self.models[model], self.explainers[explainer], probes, self.class_index(model, class_)
         )
 
     def predictions(self, model: str, images: np.ndarray) -> np.ndarray:

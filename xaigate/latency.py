@@ -7,7 +7,7 @@ thresholds.yaml are set well above measurements for that reason.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +15,9 @@ import numpy as np
 from xaigate.cases import Case
 from xaigate.checks.registry import Direction
 from xaigate.context import GateContext, is_variant
+from xaigate.explainers import Explainer, Explanation
 from xaigate.gate import FAILED, PASSED, Result
+from xaigate.models.adapter import ModelAdapter
 from xaigate.thresholds import Threshold
 
 
@@ -41,6 +43,25 @@ def latency_inputs(context: GateContext, case: Case, count: int) -> LatencyInput
         np.array([model.classes.index(probe.label) for probe in probes], dtype=np.int64),
         [context.store.seed_for(case.explainer, probe.id, "latency") for probe in probes],
     )
+
+
+def fresh_rounds(
+    explainer: Explainer, model: ModelAdapter, inputs: LatencyInputs
+) -> tuple[Callable[[Explainer], list[Explanation]], Callable[[], tuple[tuple, dict]]]:
+    """pytest-benchmark's `target` and `setup` for timing `explainer` on `inputs`.
+
+    Each round explains with a fresh explainer (`Explainer.fresh`), made in the untimed setup:
+    one that remembers the round before (LIME keeps the model's outputs on an image's samples,
+    and its superpixels) would time a memo, not an explanation.
+    """
+
+    def explain(fresh: Explainer) -> list[Explanation]:
+        return fresh.explain(model, inputs.images, inputs.targets, inputs.seeds)
+
+    def setup() -> tuple[tuple, dict]:
+        return (explainer.fresh(),), {}
+
+    return explain, setup
 
 
 def judge_latency(

@@ -48,13 +48,9 @@ def reproducibility(context: GateContext, case: Case) -> Measurement:
     params = context.thresholds.params(case.check)
     probes = context.probes_of_class(case.model, case.target)[: params.images]
     stored = context.explanations(case.model, case.explainer, probes, case.target)
-    # Recomputed outside the store, with the same seeds and a fresh explainer: neither a cache
-    # nor an explainer's memo may hide a seed leak.
-    model = context.models[case.model]
-    explainer = context.explainers[case.explainer].fresh()
-    seeds = [context.store.seed_for(case.explainer, probe.id) for probe in probes]
-    targets = np.full(len(probes), context.class_index(case.model, case.target))
-    fresh = explainer.explain(model, np.stack([p.image for p in probes]), targets, seeds)
+    # Recomputed with the same seeds by a fresh explainer, outside memory: no memo may hide a
+    # seed leak (an earlier run's recomputation of unchanged inputs is read from disk).
+    fresh = context.recomputed(case.model, case.explainer, probes, case.target)
     return Measurement(
         compare_maps(probes, stored, fresh, lambda a, b: float(np.array_equal(a, b)))
     )
