@@ -122,3 +122,18 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert main([str(tmp_path / "bad.json"), "--out", str(out)]) == 4
     assert f"{tmp_path / 'bad.json'}:1: not a JSON verdict" in capsys.readouterr().err
     assert main([str(tmp_path / "absent.json"), "--out", str(out)]) == 4
+
+
+def test_merging_and_ci_outputs_do_not_load_the_model_libraries() -> None:
+    """`make gate` runs them after every gate: loading torch would cost each call seconds."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, xaigate.merge, xaigate.ci_outputs; "
+        "print(sorted(m for m in ('torch', 'captum', 'shap', 'lime', 'scipy') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr

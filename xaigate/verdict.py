@@ -9,10 +9,11 @@ import platform
 import tempfile
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from xaigate.context import GateContext
-from xaigate.gate import Gate
+if TYPE_CHECKING:  # only for hints: `xaigate.merge` and `ci_outputs` must not load torch
+    from xaigate.context import GateContext
+    from xaigate.gate import Gate
 
 # Everything that shapes a figure or a report: the gate.json and Allure environment record them.
 LIBRARIES = (
