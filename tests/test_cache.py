@@ -341,3 +341,58 @@ def test_recomputation_shows_a_seed_leak(tmp_path: Path, card: ModelCard) -> Non
     assert not any(
         np.array_equal(a.attribution, b.attribution) for a, b in zip(stored, again, strict=True)
     )
+
+
+def _curves(predict_proba: Any, *, images: np.ndarray, steps: int) -> np.ndarray:
+    """A stand-in model computation: the model's outputs on the images, `steps` times."""
+    return np.repeat(predict_proba(images)[:, :1], steps, axis=1)
+
+
+def test_model_outputs_are_kept_on_disk_by_their_inputs(tmp_path: Path, card: ModelCard) -> None:
+    from types import SimpleNamespace
+
+    from xaigate.context import GateContext
+
+    calls: list[int] = []
+
+    class Model(FakeModel):
+        def predict_proba(self, images: np.ndarray) -> np.ndarray:
+            calls.append(len(images))
+            return np.stack([images.mean(axis=(1, 2, 3)), 1 - images.mean(axis=(1, 2, 3))], 1)
+
+    images = np.stack([probe.image for probe in probes(3)])
+
+    def context(root: Path | None) -> Any:
+        store = ExplanationStore(0, cache=None if root is None else ExplanationCache(root))
+        return SimpleNamespace(models={"m": Model(card)}, store=store)
+
+    first = GateContext.model_outputs(context(tmp_path), "m", _curves, images=images, steps=4)
+    assert first.shape == (3, 4) and calls == [3]
+    later = context(tmp_path)
+    again = GateContext.model_outputs(later, "m", _curves, images=images, steps=4)
+    assert calls == [3] and again.tobytes() == first.tobytes()  # read from disk
+    assert later.store.cache.stats.hits == 1
+    # Another input, another model or no cache: computed.
+    GateContext.model_outputs(later, "m", _curves, images=images, steps=5)
+    GateContext.model_outputs(later, "m", _curves, images=images[:2], steps=4)
+    other = context(tmp_path)
+    other.models["m"] = Model(card, "b" * 64)
+    GateContext.model_outputs(other, "m", _curves, images=images, steps=4)
+    GateContext.model_outputs(context(None), "m", _curves, images=images, steps=4)
+    assert calls == [3, 3, 2, 3, 3]
+
+
+def test_array_entries_round_trip_and_refuse_what_is_not_theirs(tmp_path: Path) -> None:
+    cache = ExplanationCache(tmp_path)
+    curves = np.linspace(0, 1, 12, dtype=np.float64).reshape(3, 4)
+    cache.put_array("ef" * 32, curves)
+    got = cache.get_array("ef" * 32)
+    assert got is not None and got.dtype == curves.dtype and got.tobytes() == curves.tobytes()
+    cache.put_array("ab" * 32, np.array(["text"]))  # not numbers: not stored
+    assert cache.get_array("ab" * 32) is None and cache.stats.unstorable == 1
+    # A file moved under another key, or an explanation's file, is a miss.
+    cache.path_of("cd" * 32).parent.mkdir(parents=True, exist_ok=True)
+    cache.path_of("ef" * 32).rename(cache.path_of("cd" * 32))
+    cache.put("12" * 32, explanation())
+    assert cache.get_array("cd" * 32) is None and cache.get_array("12" * 32) is None
+    assert cache.stats.rejected == 2

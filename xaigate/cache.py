@@ -19,9 +19,10 @@ import json
 import logging
 import os
 import platform
+import sys
 import uuid
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import metadata
@@ -132,6 +133,37 @@ def explanation_keys(
     ]
 
 
+def model_output_key(
+    model: ModelAdapter, computation: Callable[..., Any], inputs: dict[str, Any]
+) -> str:
+    """The cache key of what `model` computes from `inputs` (arrays by digest, other values as
+    JSON) through `computation` (e.g. `deletion_curves`), in this environment: the function's
+    name and the digest of its module's source are part of it, so an edit is a miss."""
+    module = sys.modules[computation.__module__]
+    described = {
+        name: _exact_digest(value) if isinstance(value, np.ndarray) else value
+        for name, value in inputs.items()
+    }
+    return json_digest(
+        {
+            "format": CACHE_FORMAT,
+            "environment": environment(),
+            "model": model_identity(model),
+            "computation": f"{computation.__module__}.{computation.__qualname__}",
+            "code": _file_digest(Path(str(module.__file__)).resolve()),
+            "inputs": described,
+        }
+    )
+
+
+def _exact_digest(array: np.ndarray) -> str:
+    """sha256 of an array's dtype, shape and bytes (orders are integers, images floats)."""
+    values = np.ascontiguousarray(array)
+    sha = hashlib.sha256(json.dumps([values.dtype.str, list(values.shape)]).encode())
+    sha.update(values.tobytes())
+    return sha.hexdigest()
+
+
 @dataclass
 class CacheStats:
     """Disk use of one run. `rejected`: files there but unreadable or not the key's (counted as
@@ -181,13 +213,45 @@ class ExplanationCache:
         if meta is None:
             self.stats.unstorable += 1
             return
+        self._write(key, attribution=explanation.attribution, meta=meta)
+
+    def get_array(self, key: str) -> np.ndarray | None:
+        """The array stored under `key` by `put_array` (model outputs such as deletion curves,
+        which are not explanations); None when there is none or it cannot be read back."""
+        path = self.path_of(key)
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                content = json.loads(archive["meta"].tobytes().decode())
+                array = archive["array"]
+        except FileNotFoundError:
+            self.stats.misses += 1
+            return None
+        except Exception as exc:  # any unreadable file is a miss: never crash, never serve it
+            _log.debug("xaigate cache: unreadable %s: %r", path, exc)
+            content, array = {}, None
+        if content.get("key") != key or content.get("format") != CACHE_FORMAT or array is None:
+            self.stats.rejected += 1
+            self.stats.misses += 1
+            return None
+        self.stats.hits += 1
+        return array
+
+    def put_array(self, key: str, array: np.ndarray) -> None:
+        """Store a numeric array under `key`, atomically, as `put` stores an explanation."""
+        if array.dtype.kind not in "fiub":
+            self.stats.unstorable += 1
+            return
+        meta = json.dumps({"key": key, "format": CACHE_FORMAT}).encode()
+        self._write(key, array=array, meta=np.frombuffer(meta, dtype=np.uint8))
+
+    def _write(self, key: str, **arrays: np.ndarray) -> None:
         path = self.path_of(key)
         temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             try:
                 with temporary.open("xb") as stream:
-                    np.savez(stream, attribution=explanation.attribution, meta=meta)
+                    np.savez(stream, **arrays)
                 # No fsync: a file torn by a crash fails its zip CRC and is read as a miss.
                 os.replace(temporary, path)
             finally:
@@ -195,7 +259,7 @@ class ExplanationCache:
         except OSError as exc:
             # The cache only saves time: a folder it cannot write costs speed, not the verdict.
             if not self.stats.write_errors:
-                warnings.warn(f"xaigate cache: cannot write under {self.root}: {exc}", stacklevel=2)
+                warnings.warn(f"xaigate cache: cannot write under {self.root}: {exc}", stacklevel=3)
             self.stats.write_errors += 1
             return
         self.stats.writes += 1

@@ -6,14 +6,14 @@ line naming the file at fault instead of failing half-way through the gate.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xaigate.cache import ExplanationCache, explanation_keys
+from xaigate.cache import ExplanationCache, explanation_keys, model_output_key
 from xaigate.digests import json_digest
 from xaigate.errors import UsageError
 from xaigate.explainers import EXPLAINERS, Explainer, Explanation
@@ -257,6 +257,24 @@ class GateContext:
         return self.store.recompute(
             self.models[model], self.explainers[explainer], probes, self.class_index(model, class_)
         )
+
+    def model_outputs(
+        self, model: str, computation: Callable[..., np.ndarray], **inputs: Any
+    ) -> np.ndarray:
+        """`computation(model.predict_proba, **inputs)`, e.g. deletion curves: read from the
+        disk cache when an earlier run computed it from the same inputs, else computed and kept.
+        `inputs` are arrays and JSON values; together they must decide the result."""
+        adapter = self.models[model]
+        cache = self.store.cache
+        key = None if cache is None else model_output_key(adapter, computation, inputs)
+        if cache is not None and key is not None:
+            found = cache.get_array(key)
+            if found is not None:
+                return found
+        computed = computation(adapter.predict_proba, **inputs)
+        if cache is not None and key is not None:
+            cache.put_array(key, computed)
+        return computed
 
     def predictions(self, model: str, images: np.ndarray) -> np.ndarray:
         """(N, C) probabilities of `model` on NHWC images."""

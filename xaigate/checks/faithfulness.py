@@ -83,13 +83,25 @@ def _measure(context: GateContext, case: Case, deleting: bool) -> Measurement:
     baselines, chosen = evident_baselines(
         predict, images, targets, tuple(candidates), params.min_evidence
     )
-    options = {"steps": params.steps, "baseline": baselines}
     seed = derived_seed(context.thresholds.seed, "faithfulness", case.model, case.target)
     orders = patch_orders(maps, params.patch)
     random_orders = patch_orders(random_maps(len(probes), maps.shape[1:], seed), params.patch)
-    explained = curves(predict, images, orders, targets, **options)
+
+    def curves_of(order: np.ndarray) -> np.ndarray:
+        # Model outputs: an earlier run's curves of the same inputs are read from disk.
+        return context.model_outputs(
+            case.model,
+            curves,
+            images=images,
+            maps=order,
+            targets=targets,
+            steps=params.steps,
+            baseline=baselines,
+        )
+
+    explained = curves_of(orders)
+    random_curves = curves_of(random_orders)
     auc = area_under_curve(explained)
-    random_curves = curves(predict, images, random_orders, targets, **options)
     random_auc = area_under_curve(random_curves)
     # Both curves meet at the baseline image (deletion's end, insertion's start) and at the
     # intact image (the other end).
