@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from captum.attr import LayerAttribution, LayerGradCam
 from pydantic import Field
 
 from xaigate.explainers.base import Explainer, ExplainerConfig, Explanation, register_explainer
@@ -36,6 +35,9 @@ class GradCamExplainer(Explainer):
     ) -> list[Explanation]:
         if gradient_framework(model) == "keras":
             return self._explain_keras(model, images, targets)
+        # captum is imported when used: it costs a gate process 0.4 s it may never need.
+        from captum.attr import LayerAttribution, LayerGradCam
+
         scores, layer = scores_and_layer(model)
         cam = LayerGradCam(scores, layer)
         size = images.shape[1:3]

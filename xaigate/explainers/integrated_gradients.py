@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients
 from pydantic import Field
 from scipy import ndimage
 
@@ -94,6 +93,8 @@ class IntegratedGradientsExplainer(Explainer):
     ) -> list[Explanation]:
         if gradient_framework(model) == "keras":
             return self._explain_keras(model, images, targets)
+        from captum.attr import IntegratedGradients  # when used, as in gradcam.py
+
         method = IntegratedGradients(scores_of(model))
         mean = self.mean_images.get(model.name)
 

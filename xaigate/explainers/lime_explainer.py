@@ -25,9 +25,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
+from typing import Any
 
 import numpy as np
-from lime import lime_image
 from pydantic import Field
 from skimage.segmentation import slic
 from threadpoolctl import ThreadpoolController
@@ -113,53 +113,67 @@ def _image_key(image: np.ndarray) -> bytes:
     )
 
 
-class _LimeImageExplainer(lime_image.LimeImageExplainer):
-    """lime's explainer with a vectorised `data_labels` (see the module docstring).
+@cache
+def _lime_image_explainer() -> type:
+    """lime's `LimeImageExplainer` with a vectorised `data_labels`, built on first use: importing
+    lime (and scikit-learn under it) costs a gate process 0.8 s that it may never need."""
+    from lime import lime_image
 
-    The same draws from `self.random_state`, the same images and the same classifier calls
-    (`batch_size` images each, in lime's order) as lime 0.2.0.1, without its per-image loop
-    and without its progress bar. Images are float32, what `ModelAdapter.predict_proba` takes
-    (lime would pass float64 copies of float32 probes).
+    class _LimeImageExplainer(lime_image.LimeImageExplainer):
+        """lime's explainer with a vectorised `data_labels` (see the module docstring).
 
-    `known_labels`: the model's outputs on these very samples (same image, segments and seed),
-    from an explanation of another class; they are returned instead of calling the model.
-    `labels` holds the outputs of the last call.
-    """
+        The same draws from `self.random_state`, the same images and the same classifier calls
+        (`batch_size` images each, in lime's order) as lime 0.2.0.1, without its per-image loop
+        and without its progress bar. Images are float32, what `ModelAdapter.predict_proba` takes
+        (lime would pass float64 copies of float32 probes).
 
-    def __init__(self, *args, known_labels: np.ndarray | None = None, **kwargs) -> None:  # noqa: ANN002, ANN003 - lime's own
-        super().__init__(*args, **kwargs)
-        self.known_labels = known_labels
-        self.labels: np.ndarray | None = None
+        `known_labels`: the model's outputs on these very samples (same image, segments and seed),
+        from an explanation of another class; they are returned instead of calling the model.
+        `labels` holds the outputs of the last call.
+        """
 
-    def data_labels(
-        self,
-        image: np.ndarray,
-        fudged_image: np.ndarray,
-        segments: np.ndarray,
-        classifier_fn: Callable[[np.ndarray], np.ndarray],
-        num_samples: int,
-        batch_size: int = 10,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        n_features = np.unique(segments).shape[0]
-        data = self.random_state.randint(0, 2, num_samples * n_features).reshape(
-            (num_samples, n_features)
-        )
-        data[0, :] = 1
-        if self.known_labels is not None:  # drawn all the same: the same data either way
-            self.labels = self.known_labels
-            return data, self.known_labels
-        # lime hides the pixels whose segment label z has data[row, z] == 0 (labels are
-        # column numbers; a label beyond the columns is never hidden): all ones where hidden.
-        hidden = np.zeros((num_samples, max(n_features, int(segments.max()) + 1)), np.uint32)
-        hidden[:, :n_features] = np.where(data == 0, np.uint32(0xFFFFFFFF), np.uint32(0))
-        perturbed = MaskedImages(image, fudged_image)
-        per_value = np.repeat(segments.ravel(), image.shape[-1])  # segment of each H*W*C value
-        labels = []
-        for start in range(0, num_samples, batch_size):
-            masks = np.take(hidden[start : start + batch_size], per_value, axis=1)
-            labels.append(np.asarray(classifier_fn(perturbed.images_from_bit_masks(masks))))
-        self.labels = np.concatenate(labels)
-        return data, self.labels
+        def __init__(self, *args, known_labels: np.ndarray | None = None, **kwargs) -> None:  # noqa: ANN002, ANN003 - lime's own
+            super().__init__(*args, **kwargs)
+            self.known_labels = known_labels
+            self.labels: np.ndarray | None = None
+
+        def data_labels(
+            self,
+            image: np.ndarray,
+            fudged_image: np.ndarray,
+            segments: np.ndarray,
+            classifier_fn: Callable[[np.ndarray], np.ndarray],
+            num_samples: int,
+            batch_size: int = 10,
+        ) -> tuple[np.ndarray, np.ndarray]:
+            n_features = np.unique(segments).shape[0]
+            data = self.random_state.randint(0, 2, num_samples * n_features).reshape(
+                (num_samples, n_features)
+            )
+            data[0, :] = 1
+            if self.known_labels is not None:  # drawn all the same: the same data either way
+                self.labels = self.known_labels
+                return data, self.known_labels
+            # lime hides the pixels whose segment label z has data[row, z] == 0 (labels are
+            # column numbers; a label beyond the columns is never hidden): all ones where hidden.
+            hidden = np.zeros((num_samples, max(n_features, int(segments.max()) + 1)), np.uint32)
+            hidden[:, :n_features] = np.where(data == 0, np.uint32(0xFFFFFFFF), np.uint32(0))
+            perturbed = MaskedImages(image, fudged_image)
+            per_value = np.repeat(segments.ravel(), image.shape[-1])  # segment of each H*W*C value
+            labels = []
+            for start in range(0, num_samples, batch_size):
+                masks = np.take(hidden[start : start + batch_size], per_value, axis=1)
+                labels.append(np.asarray(classifier_fn(perturbed.images_from_bit_masks(masks))))
+            self.labels = np.concatenate(labels)
+            return data, self.labels
+
+    return _LimeImageExplainer
+
+
+def __getattr__(name: str) -> Any:  # noqa: ANN401 - the lazily built class, for the tests
+    if name == "_LimeImageExplainer":
+        return _lime_image_explainer()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @register_explainer("lime")
@@ -215,7 +229,7 @@ class LimeExplainer(PerImageExplainer):
         # between calls, so reusing one would make a map depend on what was explained before.
         samples_key = (id(model), model.digest, _image_key(image), seed)
         known = self._samples.get(samples_key)
-        explainer = _LimeImageExplainer(
+        explainer = _lime_image_explainer()(
             kernel_width=self.config.kernel_width,
             random_state=seed,
             known_labels=None if known is None else known[1],
