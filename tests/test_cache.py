@@ -321,23 +321,41 @@ def test_recomputation_is_fresh_and_kept_on_disk_under_its_own_key(
     assert explainer.batches == [3, 3] and later.cache.stats.hits == 6
     ExplanationStore(seed=0).recompute(model, explainer, images, 1)
     assert explainer.batches == [3, 3, 3]
+    # The cache carried to another machine: the recomputation is made there again.
+    from unittest import mock
+
+    with mock.patch("platform.node", return_value="another-runner"):
+        moved = ExplanationStore(seed=0, cache=ExplanationCache(tmp_path))
+        moved.get(model, explainer, images, 1)
+        moved.recompute(model, explainer, images, 1)
+    assert explainer.batches == [3, 3, 3, 3]
 
 
 class LeakingExplainer(CountingExplainer):
-    """Its maps depend on how many batches it explained before: a seed leak."""
+    """Its maps depend on what it explained before (state it keeps, as a seed leak would);
+    `forget` clears that state, as `Explainer.fresh` expects."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.history = 0
+
+    def forget(self) -> None:
+        self.history = 0
 
     def explain(
         self, model: Any, images: np.ndarray, targets: np.ndarray, seeds: list[int]
     ) -> list[Explanation]:
         explained = super().explain(model, images, targets, seeds)
-        return [replace(e, attribution=e.attribution + len(self.batches)) for e in explained]
+        self.history += 1
+        return [replace(e, attribution=e.attribution + self.history) for e in explained]
 
 
 def test_recomputation_shows_a_seed_leak(tmp_path: Path, card: ModelCard) -> None:
-    model, explainer, images = FakeModel(card), LeakingExplainer(), probes(2)
+    model, explainer, images = FakeModel(card), LeakingExplainer(), probes(4)
     store = ExplanationStore(seed=0, cache=ExplanationCache(tmp_path))
-    stored = store.get(model, explainer, images, 1)
-    again = store.recompute(model, explainer, images, 1)
+    store.get(model, explainer, images[2:], 1)  # some history first, as in a gate run
+    stored = store.get(model, explainer, images[:2], 1)
+    again = store.recompute(model, explainer, images[:2], 1)
     assert not any(
         np.array_equal(a.attribution, b.attribution) for a, b in zip(stored, again, strict=True)
     )

@@ -209,8 +209,38 @@ def test_fresh_explainer_remembers_nothing(model, faces) -> None:  # noqa: ANN00
     assert fresh.config == explainer.config and fresh is not explainer
     again = fresh.explain(counting, images[:1], 1 - labels[:1], [5])
     assert counting.images == 2 * LIME_CONFIG.num_samples  # the model ran again
-    assert explainer._samples and len(fresh._samples) == 1  # the original's memo is its own
+    # The original's memo is its own, and the fresh one's map is a from-scratch map.
+    assert len(explainer._samples.entries) == 1 and len(fresh._samples.entries) == 1
+    scratch = lime_maps(model, images[:1], 1 - labels[:1], [5])
+    assert np.array_equal(again[0].attribution, scratch[0])
     assert not np.array_equal(first[0].attribution, again[0].attribution)
+
+
+def test_lime_memo_is_bounded_in_bytes_and_never_keeps_a_model_alive() -> None:
+    import gc
+    import weakref
+
+    from xaigate.explainers.lime_explainer import _OutputsMemo
+
+    class Model:
+        digest = "d" * 64
+
+    memo, model = _OutputsMemo(max_bytes=3 * 800), Model()
+    for seed in range(4):  # 800 bytes each: the oldest goes
+        memo.put(model, b"image", seed, np.zeros((100, 1)))
+    assert memo.bytes == 3 * 800 and memo.get(model, b"image", 0) is None
+    assert memo.get(model, b"image", 3) is not None and memo.get(Model(), b"image", 3) is None
+    gone = Model()
+    memo.put(gone, b"other", 0, np.ones((10, 1)))
+    watch = weakref.ref(gone)
+    del gone
+    gc.collect()
+    assert watch() is None  # the memo did not keep the model alive
+    # An entry whose model is gone is never served, even to a model that reuses its id.
+    key = next(key for key in memo.entries if key[2] == b"other")
+    reused = Model()
+    memo.entries[(id(reused), *key[1:])] = memo.entries.pop(key)
+    assert memo.get(reused, b"other", 0) is None
 
 
 def test_gradcam_maps_are_nonnegative_and_batch_independent(model, faces) -> None:  # noqa: ANN001

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
-from fixtures.xdist_groups import _param_id
+from fixtures.xdist_groups import _group_of, _param_id, _scheduler
 from xaigate.cases import Case
 from xaigate.explainers import EXPLAINERS
-from xaigate.work_groups import case_groups, group_costs, work_group
+from xaigate.work_groups import case_groups, group_costs, handout_order, work_group
 
 
-def _gate(cases: list[Case]) -> SimpleNamespace:
+def _gate(cases: list[Case]) -> Any:
     explainers = {
         name: EXPLAINERS[name](EXPLAINERS[name].config_model())
         for name in ("lime", "gradcam", "integrated_gradients")
@@ -21,12 +22,13 @@ def _gate(cases: list[Case]) -> SimpleNamespace:
 CASES = [
     Case("smile-cnn", "lime", "region_focus", "smile", "mouth"),
     Case("smile-cnn", "lime", "class_contrast", "smile_vs_not_smile", ""),
+    Case("smile-cnn", "lime", "occlusion_similarity", "smile", "glasses", "no variants"),
     Case("smile-cnn", "gradcam", "region_focus", "smile", "mouth"),
     Case("smile-cnn", "gradcam", "border_dominance", "smile", "border"),
     Case("smile-cnn", "gradcam", "class_contrast", "smile_vs_not_smile", ""),
     Case("smile-cnn", "integrated_gradients", "region_focus", "smile", "mouth"),
     Case("smile-cnn", "", "model_accuracy", "all", ""),
-    Case("emotion-cnn", "lime", "region_focus", "happy", "mouth"),
+    Case("emotion-cnn", "lime", "region_focus", "überrascht", "mouth"),
 ]
 
 
@@ -34,18 +36,28 @@ def test_a_group_is_one_model_and_one_explainer() -> None:
     groups = case_groups(_gate(CASES))
     assert groups["smile-cnn-lime-smile-mouth"] == "smile-cnn-lime"
     assert groups["smile-cnn-gradcam-smile-border"] == "smile-cnn-gradcam"
-    assert groups["smile-cnn-all"] == work_group(CASES[6]) == "smile-cnn-model"
-    assert groups["emotion-cnn-lime-happy-mouth"] == "emotion-cnn-lime"
+    assert groups["smile-cnn-all"] == work_group(CASES[7]) == "smile-cnn-model"
+    assert groups["emotion-cnn-lime-überrascht-mouth"] == "emotion-cnn-lime"
 
 
-def test_costs_rank_sampling_explainers_before_gradients() -> None:
+def test_costs_count_running_cases_times_model_passes() -> None:
     costs = group_costs(_gate(CASES))
-    # 2 LIME cases x 1000 samples > 1 IG case x 32 steps > 3 Grad-CAM cases x 1 pass > 1 case.
+    # 2 running LIME cases x 1000 samples (the not-applicable one costs nothing) > 1 IG case x
+    # 32 steps > 3 Grad-CAM cases x 1 pass > 1 case without an explainer.
     assert costs["smile-cnn-lime"] == 2000.0
     assert costs["smile-cnn-integrated_gradients"] == 32.0
     assert costs["smile-cnn-gradcam"] == 3.0
     assert costs["smile-cnn-model"] == 1.0
-    assert max(costs, key=costs.get) == "smile-cnn-lime"
+
+
+def test_the_precondition_goes_first_then_the_costliest() -> None:
+    assert handout_order(_gate(CASES)) == [
+        "smile-cnn-model",  # model_accuracy: a model that cannot classify stops the run early
+        "smile-cnn-lime",
+        "emotion-cnn-lime",
+        "smile-cnn-integrated_gradients",
+        "smile-cnn-gradcam",
+    ]
 
 
 def test_param_id_of_a_node_id_with_or_without_xdist_suffix() -> None:
@@ -54,3 +66,53 @@ def test_param_id_of_a_node_id_with_or_without_xdist_suffix() -> None:
     assert _param_id(node + "@smile-cnn-lime") == "smile-cnn-lime-smile-mouth"  # pytest < 9.2
     assert _param_id("suites/test_latency.py::test_something") is None
     assert _param_id("suites/test_x.py::test_y[a@b]") == "a@b"  # '@' inside the id is kept
+
+
+def test_an_id_pytest_escaped_still_finds_its_group() -> None:
+    groups = case_groups(_gate(CASES))
+    assert _group_of("emotion-cnn-lime-\\xfcberrascht-mouth", groups) == "emotion-cnn-lime"
+    assert _group_of("no-such-case", groups) is None
+
+
+class _Node:
+    """What the scheduler needs of an xdist worker: it records the tests it is sent."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.sent, self.shutting_down = name, [], False
+        self.gateway = SimpleNamespace(id=name)
+
+    def send_runtest_some(self, indices: list[int]) -> None:
+        self.sent.extend(indices)
+
+    def shutdown(self) -> None:
+        self.shutting_down = True
+
+
+def test_the_scheduler_keeps_each_group_on_one_worker_in_handout_order() -> None:
+    gate = _gate(CASES)
+    collection = [
+        f"suites/test_{case.check}.py::test_{case.check}[{case.id}]" for case in CASES
+    ] + ["suites/test_other.py::test_not_a_case"]
+    options = {"tx": ["2*popen"], "loadscopereorder": True}
+    config = SimpleNamespace(getvalue=options.get, option=SimpleNamespace(**options))
+    scheduler = _scheduler(config, None, case_groups(gate), handout_order(gate))
+    nodes = [_Node("gw0"), _Node("gw1")]
+    for node in nodes:
+        scheduler.add_node(node)
+        scheduler.add_node_collection(node, collection)
+    scheduler.schedule()
+    while scheduler.workqueue:  # each worker finishes what it was sent and asks for more
+        for node in nodes:
+            for index in list(node.sent):
+                if not scheduler.assigned_work[node][scheduler._split_scope(collection[index])][
+                    collection[index]
+                ]:
+                    scheduler.mark_test_complete(node, index)
+    ran_on = {
+        work_group(case): {node.name for node in nodes if position in node.sent}
+        for position, case in enumerate(CASES)
+    }
+    assert all(len(workers) == 1 for workers in ran_on.values()), ran_on
+    first_units = [next(iter(scheduler.assigned_work[node])) for node in nodes]
+    assert first_units == ["smile-cnn-model", "smile-cnn-lime"]
+    assert any(len(collection) - 1 in node.sent for node in nodes)  # a non-case test runs too

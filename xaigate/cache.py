@@ -1,5 +1,9 @@
 """The persistent explanation cache: one `.npz` file per explanation, on disk between runs.
 
+It also keeps, each under a key of its own, the reproducibility check's recomputed maps and
+arrays the model computes from known inputs (deletion and insertion curves, `put_array`); its
+hit and miss counts cover all three.
+
 An explanation is keyed by everything that determines it: the model (artifact digest and card),
 the exact image, the explainer's name and fingerprint (parameters and prepared state), the seed,
 the target, and the environment that computes it (library versions, xaigate's explainer and model
@@ -31,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from xaigate.digests import array_digest, json_digest
+from xaigate.digests import array_digest, exact_digest, json_digest
 from xaigate.explainers.base import Explainer, Explanation
 from xaigate.models.adapter import ModelAdapter
 
@@ -81,7 +85,12 @@ def _static_environment() -> dict[str, Any]:
     package = Path(__file__).parent
     sources = sorted(path for folder in CODE for path in (package / folder).rglob("*.py"))
     code = {str(path.relative_to(package)): _file_digest(path) for path in sources}
-    return {"libraries": versions, "code": json_digest(code), "machine": platform.machine()}
+    return {
+        "libraries": versions,
+        "code": json_digest(code),
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+    }
 
 
 def environment() -> dict[str, Any]:
@@ -141,7 +150,7 @@ def model_output_key(
     name and the digest of its module's source are part of it, so an edit is a miss."""
     module = sys.modules[computation.__module__]
     described = {
-        name: _exact_digest(value) if isinstance(value, np.ndarray) else value
+        name: exact_digest(value) if isinstance(value, np.ndarray) else value
         for name, value in inputs.items()
     }
     return json_digest(
@@ -154,14 +163,6 @@ def model_output_key(
             "inputs": described,
         }
     )
-
-
-def _exact_digest(array: np.ndarray) -> str:
-    """sha256 of an array's dtype, shape and bytes (orders are integers, images floats)."""
-    values = np.ascontiguousarray(array)
-    sha = hashlib.sha256(json.dumps([values.dtype.str, list(values.shape)]).encode())
-    sha.update(values.tobytes())
-    return sha.hexdigest()
 
 
 @dataclass

@@ -6,6 +6,7 @@ line naming the file at fault instead of failing half-way through the gate.
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,16 +112,18 @@ class ExplanationStore:
         """The explanations of `probes` computed again with the same seeds by a fresh explainer
         (`Explainer.fresh`), never from memory: what the reproducibility check compares.
 
-        The disk cache keeps each recomputed map under a key of its own, so a later run on
-        unchanged inputs (the same model, image, parameters, seed, libraries and code) reads the
-        recomputation an earlier run made instead of making it again; `--no-cache` recomputes.
+        The disk cache keeps each recomputed map under a key of its own, which also names this
+        host, so a later run on the same machine and unchanged inputs (the same model, image,
+        parameters, seed, libraries and code) reads the recomputation an earlier run made there
+        instead of making it again. A cache carried to another machine (a CI cache restored on
+        another runner) recomputes; so does `--no-cache`.
         """
         seeds = [self.seed_for(explainer.name, probe.id) for probe in probes]
         found: dict[int, Explanation] = {}
         disk_keys: list[str] = []
         if self.cache is not None:
             disk_keys = [
-                json_digest({"recomputed": key})
+                json_digest({"recomputed": key, "host": platform.node()})
                 for key in explanation_keys(
                     model, explainer, [probe.image for probe in probes], seeds, target
                 )
@@ -254,6 +257,7 @@ class GateContext:
     def recomputed(
         self, model: str, explainer: str, probes: Sequence[Probe], class_: str
     ) -> list[Explanation]:
+        """`probes` explained again for `class_`, as `ExplanationStore.recompute` does."""
         return self.store.recompute(
             self.models[model], self.explainers[explainer], probes, self.class_index(model, class_)
         )
@@ -266,14 +270,14 @@ class GateContext:
         `inputs` are arrays and JSON values; together they must decide the result."""
         adapter = self.models[model]
         cache = self.store.cache
-        key = None if cache is None else model_output_key(adapter, computation, inputs)
-        if cache is not None and key is not None:
-            found = cache.get_array(key)
-            if found is not None:
-                return found
+        if cache is None:
+            return computation(adapter.predict_proba, **inputs)
+        key = model_output_key(adapter, computation, inputs)
+        found = cache.get_array(key)
+        if found is not None:
+            return found
         computed = computation(adapter.predict_proba, **inputs)
-        if cache is not None and key is not None:
-            cache.put_array(key, computed)
+        cache.put_array(key, computed)
         return computed
 
     def predictions(self, model: str, images: np.ndarray) -> np.ndarray:

@@ -21,6 +21,14 @@ def array_digest(array: np.ndarray) -> str:
     return sha.hexdigest()
 
 
+def exact_digest(array: np.ndarray) -> str:
+    """sha256 of an array's dtype, shape and bytes (orders are integers, images floats)."""
+    values = np.ascontiguousarray(array)
+    sha = hashlib.sha256(json.dumps([values.dtype.str, list(values.shape)]).encode())
+    sha.update(values.tobytes())
+    return sha.hexdigest()
+
+
 def json_digest(content: Any) -> str:
     """sha256 of the canonical JSON of `content` (sorted keys, no spaces, no NaN).
 

@@ -9,11 +9,16 @@ per model.
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from xaigate.cases import Case
-from xaigate.gate import Gate
+
+if TYPE_CHECKING:
+    from xaigate.gate import Gate
 
 MODEL_ONLY = "model"
+# Checks that decide whether the rest means anything: their groups are handed out first.
+PRECONDITIONS = ("model_accuracy",)
 
 
 def work_group(case: Case) -> str:
@@ -27,16 +32,27 @@ def case_groups(gate: Gate) -> dict[str, str]:
 
 
 def group_costs(gate: Gate) -> dict[str, float]:
-    """A rough relative cost of each work group: its cases times the model passes its
+    """A rough relative cost of each work group: its cases that run, times the model passes its
     explainer makes per image (LIME's samples, SHAP's evaluations, IG's steps; 1 without an
-    explainer). Only the order matters: the costliest group is handed out first, so that the
-    longest one does not start last (longest processing time first)."""
-    cases = Counter(work_group(case) for case in gate.configured)
+    explainer)."""
+    running = [case for case in gate.configured if not case.not_applicable]
+    cases = Counter(work_group(case) for case in running)
     explainers = gate.context.explainers
     passes = {
         work_group(case): (
             explainers[case.explainer].passes_per_image() if case.explainer in explainers else 1
         )
-        for case in gate.configured
+        for case in running
     }
-    return {group: float(count * passes[group]) for group, count in cases.items()}
+    return {
+        group: float(cases[group] * passes.get(group, 1)) for group in case_groups(gate).values()
+    }
+
+
+def handout_order(gate: Gate) -> list[str]:
+    """The order in which workers get the groups: those holding a precondition first (a model
+    that cannot classify stops the run early, with `-x`), then the costliest first, so that the
+    longest group does not start last (longest processing time first)."""
+    costs = group_costs(gate)
+    first = {work_group(case) for case in gate.configured if case.check in PRECONDITIONS}
+    return sorted(costs, key=lambda group: (group not in first, -costs[group], group))

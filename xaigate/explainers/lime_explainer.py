@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,10 +46,10 @@ from xaigate.models.adapter import ModelAdapter
 # class contrast, two seeds for stability, the randomised model), and SLIC costs about a tenth
 # of the model's passes. About 100 KB each.
 SEGMENTATION_CACHE = 256
-# The model's outputs on one image's perturbations, kept for its other classes: 1000 samples x
-# the classes, 16-40 KB each. A gate asks for all of a class pair's images for one class before
-# the other, and a probe set holds a few hundred originals.
-SAMPLES_MEMO = 2048
+# The model's outputs on images' perturbations, kept for their other classes: 1000 samples x
+# the classes, 16-40 KB per image for the reference models. A gate asks for all of a class
+# pair's images for one class before the other, and a probe set holds a few hundred originals.
+SAMPLES_MEMO_BYTES = 64 * 2**20
 
 
 @cache
@@ -104,6 +105,48 @@ def segment_means(image: np.ndarray, segments: np.ndarray) -> np.ndarray:
     for first, last in zip(starts, ends, strict=True):
         means[sorted_labels[first]] = [np.mean(channel[first:last]) for channel in channels]
     return means[segments]
+
+
+class _OutputsMemo:
+    """The model's outputs on an image's lime samples, by (model, image, seed), for the image's
+    other classes; at most `max_bytes`, the least recently used dropped first.
+
+    Models are held weakly: the memo never keeps a model alive (a randomised copy), and an entry
+    whose model is gone is never served, though another model may get its id.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.entries: OrderedDict[tuple, tuple[weakref.ref, np.ndarray]] = OrderedDict()
+        self.bytes = 0
+
+    def get(self, model: ModelAdapter, image_key: bytes, seed: int) -> np.ndarray | None:
+        key = (id(model), model.digest, image_key, seed)
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        if entry[0]() is not model:
+            self._drop(key)
+            return None
+        self.entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, model: ModelAdapter, image_key: bytes, seed: int, outputs: np.ndarray) -> None:
+        try:
+            held = weakref.ref(model)
+        except TypeError:  # a model object that takes no weak reference is not memoised
+            return
+        key = (id(model), model.digest, image_key, seed)
+        if key in self.entries or outputs.nbytes > self.max_bytes:
+            return
+        outputs.flags.writeable = False  # served to later explanations as it is
+        self.entries[key] = (held, outputs)
+        self.bytes += outputs.nbytes
+        while self.bytes > self.max_bytes:
+            self._drop(next(iter(self.entries)))
+
+    def _drop(self, key: tuple) -> None:
+        self.bytes -= self.entries.pop(key)[1].nbytes
 
 
 def _image_key(image: np.ndarray) -> bytes:
@@ -191,9 +234,7 @@ class LimeExplainer(PerImageExplainer):
 
     def forget(self) -> None:
         self._segmentations: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-        # (model, image, seed) -> (model, the model's outputs on lime's samples); the model is
-        # held so that its id is not reused while the entry lives.
-        self._samples: OrderedDict[tuple, tuple[ModelAdapter, np.ndarray]] = OrderedDict()
+        self._samples = _OutputsMemo(SAMPLES_MEMO_BYTES)
 
     def explain(
         self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, seeds: list[int]
@@ -227,12 +268,10 @@ class LimeExplainer(PerImageExplainer):
         segments, fill = self.segmentation(image)
         # A fresh explainer per call: its random_state drives the perturbations and advances
         # between calls, so reusing one would make a map depend on what was explained before.
-        samples_key = (id(model), model.digest, _image_key(image), seed)
-        known = self._samples.get(samples_key)
+        image_key = _image_key(image)
+        known = self._samples.get(model, image_key, seed)
         explainer = _lime_image_explainer()(
-            kernel_width=self.config.kernel_width,
-            random_state=seed,
-            known_labels=None if known is None else known[1],
+            kernel_width=self.config.kernel_width, random_state=seed, known_labels=known
         )
         result = explainer.explain_instance(
             image.astype(np.float64),
@@ -247,12 +286,7 @@ class LimeExplainer(PerImageExplainer):
             random_seed=seed,
         )
         if known is None and explainer.labels is not None:
-            explainer.labels.flags.writeable = False
-            self._samples[samples_key] = (model, explainer.labels)
-            if len(self._samples) > SAMPLES_MEMO:
-                self._samples.popitem(last=False)
-        elif known is not None:
-            self._samples.move_to_end(samples_key)
+            self._samples.put(model, image_key, seed, explainer.labels)
         weights = np.zeros(int(segments.max()) + 1, dtype=np.float64)
         for segment_id, weight in result.local_exp[target]:
             weights[segment_id] = weight

@@ -261,6 +261,9 @@ class ShapExplainer(PerImageExplainer):
 
     def __init__(self, config: ExplainerConfig) -> None:
         super().__init__(config)
+        self.forget()
+
+    def forget(self) -> None:
         self._explainers: dict[tuple[int, ...], tuple[Any, _Game]] = {}
 
     def _explainer(self, shape: tuple[int, ...]) -> tuple[Any, _Game]:
