@@ -67,12 +67,12 @@ class IntegratedGradientsExplainer(Explainer):
     config_model = IntegratedGradientsConfig
     config: IntegratedGradientsConfig
 
-    def passes_per_image(self) -> int:
-        return self.config.n_steps
-
     def __init__(self, config: IntegratedGradientsConfig) -> None:
         super().__init__(config)
         self.mean_images: dict[str, np.ndarray] = {}
+
+    def passes_per_image(self) -> int:
+        return self.config.n_steps
 
     def not_applicable_reason(self, model: ModelAdapter) -> str | None:
         return reason_not_applicable(lambda: _check_differentiable(model))

@@ -224,17 +224,19 @@ class LimeExplainer(PerImageExplainer):
     stochastic = True
     config_model = LimeConfig
     config: LimeConfig
-
-    def passes_per_image(self) -> int:
-        return self.config.num_samples
+    _segmentations: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]]
+    _samples: _OutputsMemo
 
     def __init__(self, config: ExplainerConfig) -> None:
         super().__init__(config)
         self.forget()
 
     def forget(self) -> None:
-        self._segmentations: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._segmentations = OrderedDict()
         self._samples = _OutputsMemo(SAMPLES_MEMO_BYTES)
+
+    def passes_per_image(self) -> int:
+        return self.config.num_samples
 
     def explain(
         self, model: ModelAdapter, images: np.ndarray, targets: np.ndarray, seeds: list[int]

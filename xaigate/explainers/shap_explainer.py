@@ -255,16 +255,17 @@ class ShapExplainer(PerImageExplainer):
     stochastic = True
     config_model = ShapConfig
     config: ShapConfig
-
-    def passes_per_image(self) -> int:
-        return self.config.max_evals
+    _explainers: dict[tuple[int, ...], tuple[Any, _Game]]
 
     def __init__(self, config: ExplainerConfig) -> None:
         super().__init__(config)
         self.forget()
 
     def forget(self) -> None:
-        self._explainers: dict[tuple[int, ...], tuple[Any, _Game]] = {}
+        self._explainers = {}
+
+    def passes_per_image(self) -> int:
+        return self.config.max_evals
 
     def _explainer(self, shape: tuple[int, ...]) -> tuple[Any, _Game]:
         """shap's Partition explainer for images of `shape`, built once (its construction
