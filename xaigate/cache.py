@@ -19,25 +19,26 @@ exactly (truncated, corrupt, another format) is a miss, and the recomputed expla
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
 import platform
 import sys
-import uuid
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from xaigate.digests import array_digest, exact_digest, json_digest
 from xaigate.explainers.base import Explainer, Explanation
 from xaigate.models.adapter import ModelAdapter
+from xaigate.verdict import write_bytes_atomic
 
 CACHE_FORMAT = 1  # bump when the file layout or the meaning of a key changes
 ENV_VAR = "XAIGATE_CACHE"
@@ -60,6 +61,7 @@ LIBRARIES = (
 CODE = ("explainers", "models")
 
 _log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def cache_root(project_root: Path | str) -> Path:
@@ -190,22 +192,9 @@ class ExplanationCache:
 
     def get(self, key: str) -> Explanation | None:
         """The stored explanation of `key`, exactly as it was put; None when there is none."""
-        path = self.path_of(key)
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                explanation = _decode(key, archive["attribution"], archive["meta"])
-        except FileNotFoundError:
-            self.stats.misses += 1
-            return None
-        except Exception as exc:  # any unreadable file is a miss: never crash, never serve it
-            _log.debug("xaigate cache: unreadable %s: %r", path, exc)
-            explanation = None
-        if explanation is None:
-            self.stats.rejected += 1
-            self.stats.misses += 1
-            return None
-        self.stats.hits += 1
-        return explanation
+        return self._read(
+            key, lambda archive: _decode(key, archive["attribution"], archive["meta"])
+        )
 
     def put(self, key: str, explanation: Explanation) -> None:
         """Store `explanation` under `key`, atomically; one that JSON cannot hold exactly (NaN,
@@ -219,23 +208,9 @@ class ExplanationCache:
     def get_array(self, key: str) -> np.ndarray | None:
         """The array stored under `key` by `put_array` (model outputs such as deletion curves,
         which are not explanations); None when there is none or it cannot be read back."""
-        path = self.path_of(key)
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                content = json.loads(archive["meta"].tobytes().decode())
-                array = archive["array"]
-        except FileNotFoundError:
-            self.stats.misses += 1
-            return None
-        except Exception as exc:  # any unreadable file is a miss: never crash, never serve it
-            _log.debug("xaigate cache: unreadable %s: %r", path, exc)
-            content, array = {}, None
-        if content.get("key") != key or content.get("format") != CACHE_FORMAT or array is None:
-            self.stats.rejected += 1
-            self.stats.misses += 1
-            return None
-        self.stats.hits += 1
-        return array
+        return self._read(
+            key, lambda archive: _decode_array(key, archive["array"], archive["meta"])
+        )
 
     def put_array(self, key: str, array: np.ndarray) -> None:
         """Store a numeric array under `key`, atomically, as `put` stores an explanation."""
@@ -245,18 +220,33 @@ class ExplanationCache:
         meta = json.dumps({"key": key, "format": CACHE_FORMAT}).encode()
         self._write(key, array=array, meta=np.frombuffer(meta, dtype=np.uint8))
 
-    def _write(self, key: str, **arrays: np.ndarray) -> None:
+    def _read(self, key: str, decode: Callable[[Any], T | None]) -> T | None:
+        """What `decode` makes of the file of `key`; a file that is missing, unreadable or not
+        the key's is a miss (counted as rejected when it is there), never an error."""
         path = self.path_of(key)
-        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                with temporary.open("xb") as stream:
-                    np.savez(stream, **arrays)
-                # No fsync: a file torn by a crash fails its zip CRC and is read as a miss.
-                os.replace(temporary, path)
-            finally:
-                temporary.unlink(missing_ok=True)
+            with np.load(path, allow_pickle=False) as archive:
+                found = decode(archive)
+        except FileNotFoundError:
+            self.stats.misses += 1
+            return None
+        except Exception as exc:  # any unreadable file is a miss: never crash, never serve it
+            _log.debug("xaigate cache: unreadable %s: %r", path, exc)
+            found = None
+        if found is None:
+            self.stats.rejected += 1
+            self.stats.misses += 1
+            return None
+        self.stats.hits += 1
+        return found
+
+    def _write(self, key: str, **arrays: np.ndarray) -> None:
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        try:
+            # Atomic: concurrent writers of one key leave one whole file. No fsync: a file torn
+            # by a crash fails its zip CRC and is read as a miss.
+            write_bytes_atomic(self.path_of(key), buffer.getvalue())
         except OSError as exc:
             # The cache only saves time: a folder it cannot write costs speed, not the verdict.
             if not self.stats.write_errors:
@@ -296,6 +286,13 @@ def _encode(key: str, explanation: Explanation) -> np.ndarray | None:
     if explanation.attribution.ndim != 2 or explanation.attribution.dtype.kind != "f":
         return None
     return np.frombuffer(text.encode(), dtype=np.uint8)
+
+
+def _decode_array(key: str, array: np.ndarray, meta: np.ndarray) -> np.ndarray | None:
+    content = json.loads(meta.tobytes().decode())
+    if content.get("key") != key or content.get("format") != CACHE_FORMAT:
+        return None  # another key's file in this place: not ours to serve
+    return array
 
 
 def _types(value: Any) -> Any:

@@ -80,30 +80,15 @@ class ExplanationStore:
             return (f"{model.name}{model_variant}", explainer.name, probe.id, target, salt)
 
         missing = [probe for probe in probes if key(probe) not in self.computed]
-        if not missing:
-            return [self.computed[key(probe)] for probe in probes]
-        seeds = [self.seed_for(explainer.name, probe.id, salt) for probe in missing]
-        disk_keys: list[str] = []
-        if self.cache is not None:
+        if missing:
+            seeds = [self.seed_for(explainer.name, probe.id, salt) for probe in missing]
             # The disk key names the model by its digest, which already tells a randomised
             # variant from the trained model, so `model_variant` is not part of it.
-            disk_keys = explanation_keys(
-                model, explainer, [probe.image for probe in missing], seeds, target
+            found = self._from_disk_or_explained(
+                model, explainer, missing, target, seeds, lambda disk_key: disk_key
             )
-            for probe, disk_key in zip(missing, disk_keys, strict=True):
-                found = self.cache.get(disk_key)
-                if found is not None and _map_problem(found, probe, model) is None:
-                    self.computed[key(probe)] = found
-        todo = [i for i, probe in enumerate(missing) if key(probe) not in self.computed]
-        if todo:
-            images = np.stack([missing[i].image for i in todo]).astype(np.float32)
-            targets = np.full(len(todo), target, dtype=np.int64)
-            explanations = explainer.explain(model, images, targets, [seeds[i] for i in todo])
-            for i, explanation in zip(todo, explanations, strict=True):
-                _check_map(explanation, missing[i], model)
-                self.computed[key(missing[i])] = explanation
-                if self.cache is not None:
-                    self.cache.put(disk_keys[i], explanation)
+            for probe, explanation in zip(missing, found, strict=True):
+                self.computed[key(probe)] = explanation
         return [self.computed[key(probe)] for probe in probes]
 
     def recompute(
@@ -119,14 +104,34 @@ class ExplanationStore:
         another runner) recomputes; so does `--no-cache`.
         """
         seeds = [self.seed_for(explainer.name, probe.id) for probe in probes]
+        host = platform.node()
+        return self._from_disk_or_explained(
+            model,
+            explainer.fresh(),
+            probes,
+            target,
+            seeds,
+            lambda disk_key: json_digest({"recomputed": disk_key, "host": host}),
+        )
+
+    def _from_disk_or_explained(
+        self,
+        model: ModelAdapter,
+        explainer: Explainer,
+        probes: Sequence[Probe],
+        target: int,
+        seeds: list[int],
+        stored_as: Callable[[str], str],
+    ) -> list[Explanation]:
+        """Each probe's explanation read from the disk cache, under `stored_as` of its
+        explanation key, or else explained in one batch and written there."""
         found: dict[int, Explanation] = {}
         disk_keys: list[str] = []
         if self.cache is not None:
+            images = [probe.image for probe in probes]
             disk_keys = [
-                json_digest({"recomputed": key, "host": platform.node()})
-                for key in explanation_keys(
-                    model, explainer, [probe.image for probe in probes], seeds, target
-                )
+                stored_as(disk_key)
+                for disk_key in explanation_keys(model, explainer, images, seeds, target)
             ]
             for i, (probe, disk_key) in enumerate(zip(probes, disk_keys, strict=True)):
                 cached = self.cache.get(disk_key)
@@ -136,8 +141,8 @@ class ExplanationStore:
         if todo:
             images = np.stack([probes[i].image for i in todo]).astype(np.float32)
             targets = np.full(len(todo), target, dtype=np.int64)
-            fresh = explainer.fresh().explain(model, images, targets, [seeds[i] for i in todo])
-            for i, explanation in zip(todo, fresh, strict=True):
+            explained = explainer.explain(model, images, targets, [seeds[i] for i in todo])
+            for i, explanation in zip(todo, explained, strict=True):
                 _check_map(explanation, probes[i], model)
                 found[i] = explanation
                 if self.cache is not None:
