@@ -227,20 +227,20 @@ def test_lime_memo_is_bounded_in_bytes_and_never_keeps_a_model_alive() -> None:
 
     memo, model = _OutputsMemo(max_bytes=3 * 800), Model()
     for seed in range(4):  # 800 bytes each: the oldest goes
-        memo.put(model, b"image", seed, np.zeros((100, 1)))
-    assert memo.bytes == 3 * 800 and memo.get(model, b"image", 0) is None
-    assert memo.get(model, b"image", 3) is not None and memo.get(Model(), b"image", 3) is None
+        memo.put(model, "image", seed, np.zeros((100, 1)))
+    assert memo.bytes == 3 * 800 and memo.get(model, "image", 0) is None
+    assert memo.get(model, "image", 3) is not None and memo.get(Model(), "image", 3) is None
     gone = Model()
-    memo.put(gone, b"other", 0, np.ones((10, 1)))
+    memo.put(gone, "other", 0, np.ones((10, 1)))
     watch = weakref.ref(gone)
     del gone
     gc.collect()
     assert watch() is None  # the memo did not keep the model alive
     # An entry whose model is gone is never served, even to a model that reuses its id.
-    key = next(key for key in memo.entries if key[2] == b"other")
+    key = next(key for key in memo.entries if key[2] == "other")
     reused = Model()
     memo.entries[(id(reused), *key[1:])] = memo.entries.pop(key)
-    assert memo.get(reused, b"other", 0) is None
+    assert memo.get(reused, "other", 0) is None
 
 
 def test_gradcam_maps_are_nonnegative_and_batch_independent(model, faces) -> None:  # noqa: ANN001

@@ -9,6 +9,7 @@ from xaigate.metrics.similarity import (
     cosine_similarity,
     rank_correlation,
     top_k_iou,
+    top_k_iou_by_chance,
     top_k_mask,
 )
 
@@ -37,6 +38,9 @@ def test_independent_maps_score_chance(rng: np.random.Generator) -> None:
     # 4096 pixels: the correlation's standard error is about 1/64, the IoU's about 0.005.
     assert abs(rank_correlation(a, b)) < 0.05
     assert top_k_iou(a, b, k=0.1) == pytest.approx(0.1 / 1.9, abs=0.02)
+    for k in (0.05, 0.1, 0.3):  # the chance level the checks report, against random maps
+        assert top_k_iou_by_chance(k) == k / (2 - k)
+        assert top_k_iou(a, b, k=k) == pytest.approx(top_k_iou_by_chance(k), abs=0.02)
     assert abs(cosine_similarity(a - 0.5, b - 0.5)) < 0.05
 
 

@@ -16,7 +16,7 @@ from xaigate.cases import Case, Measurement
 from xaigate.checks.listing import per_class
 from xaigate.checks.registry import Direction, register_check
 from xaigate.context import GateContext
-from xaigate.metrics.similarity import rank_correlation, top_k_iou
+from xaigate.metrics.similarity import rank_correlation, top_k_iou, top_k_iou_by_chance
 
 NO_DRIFT = 1.0  # what both similarities score for two equal maps
 
@@ -89,6 +89,5 @@ def explanation_drift_rank(context: GateContext, case: Case) -> Measurement:
 def explanation_drift_iou(context: GateContext, case: Case) -> Measurement:
     params: DriftParams = context.thresholds.params(case.check)
     measurement = _drift(context, case, lambda a, b: top_k_iou(a, b, params.top_k))
-    # Two unrelated maps overlap by chance about k / (2 - k).
-    reference = {**measurement.reference, "chance": params.top_k / (2 - params.top_k)}
+    reference = {**measurement.reference, "chance": top_k_iou_by_chance(params.top_k)}
     return Measurement(measurement.values, reference, measurement.evidence)

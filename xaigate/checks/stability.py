@@ -10,7 +10,7 @@ from xaigate.cases import Case, Measurement, compare_maps
 from xaigate.checks.listing import per_class
 from xaigate.checks.registry import Direction, register_check
 from xaigate.context import GateContext
-from xaigate.metrics.similarity import rank_correlation, top_k_iou
+from xaigate.metrics.similarity import rank_correlation, top_k_iou, top_k_iou_by_chance
 
 DETERMINISTIC = "deterministic explainer: the same input always gives the same map"
 
@@ -85,5 +85,5 @@ def stability_iou(context: GateContext, case: Case) -> Measurement:
     probes, first, second = _pairs(context, case, params, "second-seed")
     return Measurement(
         compare_maps(probes, first, second, lambda a, b: top_k_iou(a, b, params.top_k)),
-        {"chance": params.top_k / (2 - params.top_k)},
+        {"chance": top_k_iou_by_chance(params.top_k)},
     )

@@ -19,7 +19,6 @@ refits lime's regression: the same map bit for bit, without the model's 1000 pas
 
 from __future__ import annotations
 
-import hashlib
 import time
 import weakref
 from collections import OrderedDict
@@ -33,6 +32,7 @@ from pydantic import Field
 from skimage.segmentation import slic
 from threadpoolctl import ThreadpoolController
 
+from xaigate.digests import exact_digest
 from xaigate.explainers.base import (
     ExplainerConfig,
     Explanation,
@@ -120,7 +120,7 @@ class _OutputsMemo:
         self.entries: OrderedDict[tuple, tuple[weakref.ref, np.ndarray]] = OrderedDict()
         self.bytes = 0
 
-    def get(self, model: ModelAdapter, image_key: bytes, seed: int) -> np.ndarray | None:
+    def get(self, model: ModelAdapter, image_key: str, seed: int) -> np.ndarray | None:
         key = (id(model), model.digest, image_key, seed)
         entry = self.entries.get(key)
         if entry is None:
@@ -131,7 +131,7 @@ class _OutputsMemo:
         self.entries.move_to_end(key)
         return entry[1]
 
-    def put(self, model: ModelAdapter, image_key: bytes, seed: int, outputs: np.ndarray) -> None:
+    def put(self, model: ModelAdapter, image_key: str, seed: int, outputs: np.ndarray) -> None:
         try:
             held = weakref.ref(model)
         except TypeError:  # a model object that takes no weak reference is not memoised
@@ -147,13 +147,6 @@ class _OutputsMemo:
 
     def _drop(self, key: tuple) -> None:
         self.bytes -= self.entries.pop(key)[1].nbytes
-
-
-def _image_key(image: np.ndarray) -> bytes:
-    return (
-        hashlib.sha256(np.ascontiguousarray(image).tobytes()).digest()
-        + str((image.shape, image.dtype.str)).encode()
-    )
 
 
 @cache
@@ -224,7 +217,7 @@ class LimeExplainer(PerImageExplainer):
     stochastic = True
     config_model = LimeConfig
     config: LimeConfig
-    _segmentations: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]]
+    _segmentations: OrderedDict[str, tuple[np.ndarray, np.ndarray]]
     _samples: _OutputsMemo
 
     def __init__(self, config: ExplainerConfig) -> None:
@@ -246,7 +239,7 @@ class LimeExplainer(PerImageExplainer):
 
     def segmentation(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(segments, fill of hidden segments) of `image`, computed once per image content."""
-        key = _image_key(image)
+        key = exact_digest(image)
         cached = self._segmentations.get(key)
         if cached is not None:
             self._segmentations.move_to_end(key)
@@ -270,7 +263,7 @@ class LimeExplainer(PerImageExplainer):
         segments, fill = self.segmentation(image)
         # A fresh explainer per call: its random_state drives the perturbations and advances
         # between calls, so reusing one would make a map depend on what was explained before.
-        image_key = _image_key(image)
+        image_key = exact_digest(image)
         known = self._samples.get(model, image_key, seed)
         explainer = _lime_image_explainer()(
             kernel_width=self.config.kernel_width, random_state=seed, known_labels=known

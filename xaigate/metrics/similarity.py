@@ -73,6 +73,12 @@ def top_k_iou(a: np.ndarray, b: np.ndarray, k: float = 0.1) -> float:
     return float((top_a & top_b).sum() / (top_a | top_b).sum())
 
 
+def top_k_iou_by_chance(k: float) -> float:
+    """The top-k IoU two independent maps score in expectation, k / (2 - k): the chance level
+    `top_k_iou` is read against (0.053 at k = 0.1)."""
+    return k / (2 - k)
+
+
 def cosine_similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Cosine of the angle between the two maps as vectors; signs and magnitudes count.
 
