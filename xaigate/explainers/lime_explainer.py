@@ -13,7 +13,7 @@ threads beside torch's spin against each other (on 2 busy cores lime's two ridge
 
 A gate explains one image for several classes (class contrast) with the same seed. lime's
 perturbations do not depend on the class, and the model's outputs on them hold every class, so
-the outputs of the first explanation are kept (`SAMPLES_MEMO` images) and the next class only
+the outputs of the first explanation are kept (up to `SAMPLES_MEMO_BYTES`) and the next class only
 refits lime's regression: the same map bit for bit, without the model's 1000 passes again.
 """
 
