@@ -83,10 +83,18 @@ def test_same_seed_same_map_in_one_process(model, arrays, global_rng) -> None:  
 
 
 def test_same_seed_same_map_across_processes(model, arrays) -> None:  # noqa: ANN001
+    """Also: a process compiles none of shap's numba code (it cost each process 6 s)."""
     images, labels = arrays
     here = digest(EXPLAINERS["shap"](QUICK).explain(model, images[:2], labels[:2], SEEDS[:2]))
     script = (
         "import hashlib, numpy as np\n"
+        "from numba.core.dispatcher import Dispatcher\n"
+        "compiled = []\n"
+        "stock = Dispatcher._compile_for_args\n"
+        "def counted(self, *args, **kwargs):\n"
+        "    compiled.append(self.py_func.__name__)\n"
+        "    return stock(self, *args, **kwargs)\n"
+        "Dispatcher._compile_for_args = counted\n"
         "from xaigate.explainers import EXPLAINERS\n"
         "from xaigate.explainers.shap_explainer import ShapConfig\n"
         "from xaigate.models.card import load_card\n"
@@ -98,11 +106,13 @@ def test_same_seed_same_map_across_processes(model, arrays) -> None:  # noqa: AN
         f"explainer = EXPLAINERS['shap'](ShapConfig(max_evals={QUICK.max_evals}))\n"
         f"maps = explainer.explain(model, images, labels, {SEEDS[:2]})\n"
         "print(hashlib.sha256(np.stack([m.attribution for m in maps]).tobytes()).hexdigest())\n"
+        "print(','.join(compiled))\n"
     )
-    there = subprocess.run(
+    there, compiled = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    ).stdout.split("\n")[:2]
     assert there == here
+    assert compiled == ""
 
 
 def test_explaining_leaves_the_global_rng_alone(model, arrays, global_rng) -> None:  # noqa: ANN001
@@ -194,13 +204,30 @@ def test_maps_are_what_shap_computes_unaided(model, arrays) -> None:  # noqa: AN
         assert np.array_equal(explanation.attribution, expected)
 
 
-def test_dense_mask_rows_are_the_sparse_rows() -> None:
+@pytest.mark.parametrize("shape", [(8, 8, 3), (5, 7, 3), (6, 3, 1)])
+def test_hierarchy_and_mask_rows_are_shaps(shape: tuple[int, int, int]) -> None:
     from shap.utils._masked_model import make_masks
 
-    clustering, rows = _partition_tree((8, 8, 3))
+    clustering, rows, _ = _partition_tree(shape)
+    assert np.array_equal(clustering, _shap().maskers.Image(np.zeros(shape), shape).clustering)
     sparse = make_masks(clustering)
-    for node in [0, 5, 191, 192, 300, sparse.shape[0] - 1]:
-        assert np.array_equal(rows[node, :], sparse[node, :].toarray().ravel())
+    assert rows.shape == sparse.shape
+    for node in range(sparse.shape[0]):
+        assert np.array_equal(rows[node, :], sparse[node, :].toarray().ravel()), node
+
+
+@pytest.mark.parametrize("outputs", [(), (1,), (3,)])
+def test_credit_lowering_is_shaps_bit_for_bit(outputs: tuple[int, ...]) -> None:
+    from shap.explainers._partition import lower_credit
+
+    clustering, _, lowering = _partition_tree((8, 6, 3))
+    leaves = len(clustering) + 1
+    values = np.random.default_rng(3).normal(size=(2 * leaves - 1, *outputs))
+    expected = values.copy()
+    lower_credit(len(expected) - 1, 0, leaves, expected, clustering)
+    lowering(values)
+    assert np.array_equal(values, expected)
+    assert not np.array_equal(values[:leaves], np.zeros_like(values[:leaves]))
 
 
 @pytest.mark.parametrize("masker", ["blur(0,8)", "blur(8)", "inpaint_telea", "constant(2)", ""])

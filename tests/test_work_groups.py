@@ -14,7 +14,7 @@ from xaigate.work_groups import case_groups, group_costs, handout_order, work_gr
 def _gate(cases: list[Case]) -> Any:
     explainers = {
         name: EXPLAINERS[name](EXPLAINERS[name].config_model())
-        for name in ("lime", "gradcam", "integrated_gradients")
+        for name in ("lime", "gradcam", "integrated_gradients", "shap")
     }
     return SimpleNamespace(configured=cases, context=SimpleNamespace(explainers=explainers))
 
@@ -38,6 +38,35 @@ def test_a_group_is_one_model_and_one_explainer() -> None:
     assert groups["smile-cnn-gradcam-smile-border"] == "smile-cnn-gradcam"
     assert groups["smile-cnn-all"] == work_group(CASES[7]) == "smile-cnn-model"
     assert groups["emotion-cnn-lime-überrascht-mouth"] == "emotion-cnn-lime"
+
+
+def test_an_explainer_whose_classes_share_no_work_gets_a_group_per_class() -> None:
+    assert not EXPLAINERS["shap"].classes_share_work and EXPLAINERS["lime"].classes_share_work
+    cases = [
+        Case("emotion-cnn", "shap", "region_focus", "happy", "mouth"),
+        Case("emotion-cnn", "shap", "stability_rank", "happy", ""),
+        Case("emotion-cnn", "shap", "region_focus", "angry", "brows"),
+        Case("emotion-cnn", "shap", "stability_rank", "angry", ""),
+        Case("emotion-cnn", "shap", "class_contrast", "happy_vs_angry", ""),
+        Case("emotion-cnn", "lime", "region_focus", "angry", "brows"),
+    ]
+    gate = _gate(cases)
+    assert case_groups(gate) == {
+        "emotion-cnn-shap-happy-mouth": "emotion-cnn-shap-happy",
+        "emotion-cnn-shap-happy": "emotion-cnn-shap-happy",
+        "emotion-cnn-shap-angry-brows": "emotion-cnn-shap-angry",
+        "emotion-cnn-shap-angry": "emotion-cnn-shap-angry",
+        "emotion-cnn-shap-happy_vs_angry": "emotion-cnn-shap-happy_vs_angry",
+        "emotion-cnn-lime-angry-brows": "emotion-cnn-lime",
+    }
+    # The contrast, one case against a class's several, goes after the classes: its maps of
+    # the pair's images for their own class are the classes' maps, by then in the disk cache.
+    assert handout_order(gate) == [
+        "emotion-cnn-lime",
+        "emotion-cnn-shap-angry",
+        "emotion-cnn-shap-happy",
+        "emotion-cnn-shap-happy_vs_angry",
+    ]
 
 
 def test_costs_count_running_cases_times_model_passes() -> None:

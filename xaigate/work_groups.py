@@ -2,8 +2,12 @@
 
 Cases of one model explained by one explainer share that explainer's maps (computed once per
 process, then read from the store), so they belong on one worker: split over two, both would
-compute the same maps. Cases that need no explainer (accuracy, interventions) form one group
-per model.
+compute the same maps. An explainer whose maps of one class share nothing with another's
+(`Explainer.classes_share_work` False: SHAP) gets a group per class, so that its work, the
+gate's largest, can spread over workers. Class contrast is then a group of one case: its maps
+of a pair's images for their own class are also the classes' maps, and being cheaper than a
+class's several cases it is handed out after them, when the disk cache mostly holds those.
+Cases that need no explainer (accuracy, interventions) form one group per model.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from xaigate.cases import Case
+from xaigate.explainers import EXPLAINERS
 
 if TYPE_CHECKING:
     from xaigate.gate import Gate
@@ -22,7 +27,11 @@ PRECONDITIONS = ("model_accuracy",)
 
 
 def work_group(case: Case) -> str:
-    """e.g. ``smile-cnn-lime``; ``smile-cnn-model`` for the cases that use no explainer."""
+    """e.g. ``smile-cnn-lime``, ``smile-cnn-shap-smile`` (an explainer whose classes share no
+    work), ``smile-cnn-model`` for the cases that use no explainer."""
+    explainer = EXPLAINERS.get(case.explainer)
+    if explainer is not None and not explainer.classes_share_work:
+        return f"{case.model}-{case.explainer}-{case.target}"
     return f"{case.model}-{case.explainer or MODEL_ONLY}"
 
 

@@ -43,6 +43,10 @@ class Explainer(ABC):
     name: ClassVar[str]
     stochastic: ClassVar[bool] = False
     config_model: ClassVar[type[ExplainerConfig]] = ExplainerConfig
+    # Whether explaining images for one class makes another class's maps cheaper in the same
+    # process (LIME keeps the model's outputs on an image's samples; gradient explainers take
+    # whole batches). When not (SHAP), each class's cases can go to their own worker.
+    classes_share_work: ClassVar[bool] = True
 
     def __init__(self, config: ExplainerConfig) -> None:
         self.config = config

@@ -67,7 +67,7 @@ def _one_blas_thread() -> Iterator[None]:
 
 class LimeConfig(ExplainerConfig):
     num_samples: int = Field(1000, ge=10)
-    batch_size: int = Field(32, ge=1, description="images per classifier call; lime's is 10")
+    batch_size: int = Field(100, ge=1, description="images per classifier call; lime's is 10")
     n_segments: int = Field(50, ge=2, description="SLIC: approximate number of superpixels")
     compactness: float = Field(10.0, gt=0)
     sigma: float = Field(1.0, ge=0)
