@@ -7,7 +7,7 @@ PROBES := probes/smile
 MODEL := models/smile-cnn
 VARIANTS := glasses,mouth_mask,bright,dark
 PYTEST_ARGS ?=
-# Two pytest-xdist workers, cases of one model and explainer on one worker; PARALLEL= runs serially.
+# Two pytest-xdist workers, each work group (xaigate/work_groups.py) on one; PARALLEL= runs serially.
 PARALLEL ?= -n 2 --dist loadgroup
 
 REPORTS := reports

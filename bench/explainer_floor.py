@@ -129,7 +129,7 @@ def bench_model(
     steps = faithfulness_steps()
     floor = Floor(model, images)
 
-    # Warm-up: numba compilation in shap, oneDNN kernel choice per shape, lazy imports.
+    # Warm-up: shap's partition tree per image shape, oneDNN kernel choice per shape, lazy imports.
     EXPLAINERS["shap"](configs["shap"]).explain(model, images[:1], targets[:1], seeds[:1])
     EXPLAINERS["lime"](lime_config).explain(model, images[:1], targets[:1], seeds[:1])
     scan: dict[FloorVariant, list[float]] = {v: [] for v in variants()}

@@ -13,13 +13,8 @@ from gate_runner import REFERENCE_CARD, ROOT
 from pydantic import ValidationError
 
 from xaigate.explainers import EXPLAINERS, Explanation
-from xaigate.explainers.shap_explainer import (
-    ShapConfig,
-    _partition_tree,
-    _shap,
-    background,
-    seeded_global_numpy,
-)
+from xaigate.explainers.shap_explainer import ShapConfig, background, seeded_global_numpy
+from xaigate.explainers.shap_internals import lean_partition, partition_tree, shap_module
 from xaigate.metrics.localisation import area_share, relevance_mass
 from xaigate.models.card import load_card
 from xaigate.models.loading import load_model
@@ -172,9 +167,10 @@ def test_parameters_and_seed_are_recorded(explanations: list[Explanation]) -> No
     assert first.seconds > 0 and first.extras["evaluations"] <= CONFIG.max_evals
 
 
-def stock_shap_map(model, image: np.ndarray, target: int, seed: int, config: ShapConfig):  # noqa: ANN001, ANN201
-    """The map as shap computes it unaided: its Image masker over the background array."""
-    shap = _shap()
+def stock_shap_values(model, image: np.ndarray, target: int, seed: int, config: ShapConfig):  # noqa: ANN001, ANN201
+    """The float64 values and base value as shap computes them unaided: its Image masker over
+    the background array, its MaskedModel, its numba code."""
+    shap = shap_module()
     masker = shap.maskers.Image(background(image, config.masker), image.shape)
 
     def predict(batch: np.ndarray) -> np.ndarray:
@@ -191,43 +187,79 @@ def stock_shap_map(model, image: np.ndarray, target: int, seed: int, config: Sha
             outputs=[target],
             silent=True,
         )
-    return np.asarray(result.values)[0, ..., 0].sum(axis=-1).astype(np.float32)
+    return np.asarray(result.values)[0, ..., 0], float(np.asarray(result.base_values).ravel()[0])
 
 
-def test_maps_are_what_shap_computes_unaided(model, arrays) -> None:  # noqa: ANN001
-    """The mask-passing masker and the dense mask rows change the cost, not the values."""
+def test_values_are_what_shap_computes_unaided(model, arrays) -> None:  # noqa: ANN001
+    """The mask-passing masker and shap_internals change the cost, not a bit of the values."""
     images, labels = arrays
     config = ShapConfig(max_evals=150, batch_size=7)  # odd: Partition then asks for 8 at once
-    ours = EXPLAINERS["shap"](config).explain(model, images[:2], labels[:2], SEEDS[:2])
-    for explanation, image, label, seed in zip(ours, images, labels, SEEDS, strict=False):
-        expected = stock_shap_map(model, image, int(label), seed, config)
-        assert np.array_equal(explanation.attribution, expected)
+    explainer = EXPLAINERS["shap"](config)
+    maps = explainer.explain(model, images[:2], labels[:2], SEEDS[:2])
+    for explanation, image, label, seed in zip(maps, images, labels, SEEDS, strict=False):
+        values, base_value, _ = explainer.shap_values(model, image, int(label), seed)
+        expected, expected_base = stock_shap_values(model, image, int(label), seed, config)
+        assert values.dtype == np.float64 and np.array_equal(values, expected)
+        assert base_value == expected_base
+        assert np.array_equal(explanation.attribution, expected.sum(axis=-1).astype(np.float32))
+
+
+def test_other_maskers_and_hierarchies_get_shaps_own_code(model, arrays) -> None:  # noqa: ANN001
+    """Inside lean_partition, stock shap (its Image masker, another hierarchy object) takes the
+    fallbacks, to shap's MaskedModel and lower_credit, and gets the same values."""
+    images, labels = arrays
+    config = ShapConfig(max_evals=100, batch_size=8)
+    outside = stock_shap_values(model, images[0], int(labels[0]), SEEDS[0], config)
+    with lean_partition(partition_tree(images[0].shape)):
+        inside = stock_shap_values(model, images[0], int(labels[0]), SEEDS[0], config)
+    assert np.array_equal(inside[0], outside[0]) and inside[1] == outside[1]
+
+
+def test_shaps_module_is_restored_after_an_explanation_even_a_failed_one(model, arrays) -> None:  # noqa: ANN001
+    from shap.explainers import _partition
+
+    names = ("queue", "MaskedModel", "lower_credit", "make_masks")
+    before = {name: getattr(_partition, name) for name in names}
+    images, labels = arrays
+    explainer = EXPLAINERS["shap"](QUICK)
+    explainer.explain(model, images[:1], labels[:1], SEEDS[:1])
+    assert {name: getattr(_partition, name) for name in names} == before
+
+    class Failing:
+        def predict_proba(self, batch: np.ndarray) -> np.ndarray:
+            raise RuntimeError("the model failed")
+
+    with pytest.raises(RuntimeError, match="the model failed"):
+        explainer.explain(Failing(), images[:1], labels[:1], SEEDS[:1])  # type: ignore[arg-type]
+    assert {name: getattr(_partition, name) for name in names} == before
+    assert explainer.explain(model, images[:1], labels[:1], SEEDS[:1])  # still usable
 
 
 @pytest.mark.parametrize("shape", [(8, 8, 3), (5, 7, 3), (6, 3, 1)])
 def test_hierarchy_and_mask_rows_are_shaps(shape: tuple[int, int, int]) -> None:
     from shap.utils._masked_model import make_masks
 
-    clustering, rows, _ = _partition_tree(shape)
-    assert np.array_equal(clustering, _shap().maskers.Image(np.zeros(shape), shape).clustering)
-    sparse = make_masks(clustering)
-    assert rows.shape == sparse.shape
+    tree = partition_tree(shape)
+    stock = shap_module().maskers.Image(np.zeros(shape), shape).clustering
+    assert np.array_equal(tree.clustering, stock)
+    sparse = make_masks(tree.clustering)
+    assert tree.mask_rows.shape == sparse.shape
     for node in range(sparse.shape[0]):
-        assert np.array_equal(rows[node, :], sparse[node, :].toarray().ravel()), node
+        assert np.array_equal(tree.mask_rows[node, :], sparse[node, :].toarray().ravel()), node
 
 
 @pytest.mark.parametrize("outputs", [(), (1,), (3,)])
 def test_credit_lowering_is_shaps_bit_for_bit(outputs: tuple[int, ...]) -> None:
     from shap.explainers._partition import lower_credit
 
-    clustering, _, lowering = _partition_tree((8, 6, 3))
-    leaves = len(clustering) + 1
-    values = np.random.default_rng(3).normal(size=(2 * leaves - 1, *outputs))
-    expected = values.copy()
-    lower_credit(len(expected) - 1, 0, leaves, expected, clustering)
-    lowering(values)
+    tree = partition_tree((8, 6, 3))
+    leaves = len(tree.clustering) + 1
+    before = np.random.default_rng(3).normal(size=(2 * leaves - 1, *outputs))
+    expected, values = before.copy(), before.copy()
+    lower_credit(len(expected) - 1, 0, leaves, expected, tree.clustering)
+    tree.lowering(values)
     assert np.array_equal(values, expected)
-    assert not np.array_equal(values[:leaves], np.zeros_like(values[:leaves]))
+    assert not np.array_equal(values[:leaves], before[:leaves])  # credit did move down
 
 
 @pytest.mark.parametrize("masker", ["blur(0,8)", "blur(8)", "inpaint_telea", "constant(2)", ""])

@@ -4,9 +4,11 @@ Cases of one model explained by one explainer share that explainer's maps (compu
 process, then read from the store), so they belong on one worker: split over two, both would
 compute the same maps. An explainer whose maps of one class share nothing with another's
 (`Explainer.classes_share_work` False: SHAP) gets a group per class, so that its work, the
-gate's largest, can spread over workers. Class contrast is then a group of one case: its maps
-of a pair's images for their own class are also the classes' maps, and being cheaper than a
-class's several cases it is handed out after them, when the disk cache mostly holds those.
+gate's largest, can spread over workers. Class contrast is then a group of one case; half of
+its maps (the pair's images for their own class) are also the classes' maps. Its cost counts
+one case against a class's several, so it is handed out after the classes' groups and reads
+those maps from the disk cache when they are done (under `--no-cache`, or on another CI shard,
+it computes them again).
 Cases that need no explainer (accuracy, interventions) form one group per model.
 """
 
@@ -30,7 +32,7 @@ def work_group(case: Case) -> str:
     """e.g. ``smile-cnn-lime``, ``smile-cnn-shap-smile`` (an explainer whose classes share no
     work), ``smile-cnn-model`` for the cases that use no explainer."""
     explainer = EXPLAINERS.get(case.explainer)
-    if explainer is not None and not explainer.classes_share_work:
+    if explainer is not None and not explainer.classes_share_work and case.target:
         return f"{case.model}-{case.explainer}-{case.target}"
     return f"{case.model}-{case.explainer or MODEL_ONLY}"
 

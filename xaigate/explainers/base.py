@@ -44,8 +44,9 @@ class Explainer(ABC):
     stochastic: ClassVar[bool] = False
     config_model: ClassVar[type[ExplainerConfig]] = ExplainerConfig
     # Whether explaining images for one class makes another class's maps cheaper in the same
-    # process (LIME keeps the model's outputs on an image's samples; gradient explainers take
-    # whole batches). When not (SHAP), each class's cases can go to their own worker.
+    # process (LIME keeps the model's outputs on an image's samples), or the explainer is cheap
+    # enough that one work group is best (gradient explainers). When not (SHAP), each class's
+    # cases form a work group of their own, which can go to another worker.
     classes_share_work: ClassVar[bool] = True
 
     def __init__(self, config: ExplainerConfig) -> None:

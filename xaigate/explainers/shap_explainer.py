@@ -19,7 +19,7 @@ budget: the seed only breaks ties in the order nodes are refined, so maps satisf
 (they sum to f(image) - f(masked image)) and barely move across seeds. Its price is blockiness:
 500 evaluations give some 25 distinct rectangles; 1000 give about 40 (mouth mass 0.79) at 1.5x
 the time. shap compiles numba code on first use in every process (6 s); this module runs none
-of it (see `_partition_tree` and `_lean_partition`).
+of it (see `shap_internals`).
 
 The masker hides pixels by replacing them with a background image computed here, not with
 shap's string maskers: those need OpenCV (`cv2`), which is not a dependency. `blur(kx,ky)` is
@@ -29,17 +29,12 @@ colour, `constant(v)` a grey level v in [0, 1]. Inpainting is not offered for th
 
 from __future__ import annotations
 
-import heapq
 import re
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache, lru_cache
-from types import ModuleType, SimpleNamespace
 from typing import Any
-from unittest import mock
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -52,6 +47,12 @@ from xaigate.explainers.base import (
     register_explainer,
 )
 from xaigate.explainers.masking import MaskedImages
+from xaigate.explainers.shap_internals import (
+    PartitionTree,
+    lean_partition,
+    partition_explainer,
+    partition_tree,
+)
 from xaigate.models.adapter import ModelAdapter
 
 _BLUR = re.compile(r"blur\((\d+),\s*(\d+)\)")
@@ -97,17 +98,6 @@ def background(image: np.ndarray, masker: str) -> np.ndarray:
     return np.ascontiguousarray(hidden, dtype=np.float32)
 
 
-def _shap() -> ModuleType:
-    # Imported on first use: shap takes seconds to import (numba, pandas, its plots), which a
-    # gate that never runs SHAP should not pay, and its plots module raises matplotlib's
-    # PendingDeprecationWarnings that are not ours to fix.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        import shap
-
-    return shap
-
-
 # shap's Partition explainer draws its tie-breakers from numpy's global RandomState; the lock
 # keeps two threads explaining at once from seeding each other's draws.
 _GLOBAL_RNG = threading.Lock()
@@ -128,118 +118,6 @@ def seeded_global_numpy(seed: int) -> Iterator[None]:
             np.random.set_state(saved)
 
 
-class _MaskRows:
-    """Rows of shap's node-membership matrix, dense: what `owen` adds to a coalition mask.
-
-    shap's Partition explainer keeps, per node of the hierarchy, the set of features below it
-    as a row of a scipy CSR matrix (`make_masks`) and ORs one row into a mask per evaluation
-    (`m10[:] += self._mask_matrix[lind, :]`). Slicing a CSR row goes through scipy's index
-    validation and builds a new sparse matrix each time: for 500 evaluations of a 64x64x3
-    image that cost as much as a third of the model's forward passes. The same rows as dense
-    boolean vectors give the same masks (a boolean add is an OR) at a fraction of the cost.
-
-    Kept as the leaves in depth-first order, where every node's leaves are one run
-    `order[start[node]:start[node] + size[node]]`, rather than from shap's `make_masks`: that
-    is numba code whose compilation cost each process 2 s, for 20 ms of work.
-    """
-
-    def __init__(self, clustering: np.ndarray) -> None:
-        leaves = len(clustering) + 1
-        size = np.ones(2 * leaves - 1, dtype=np.int64)
-        size[leaves:] = clustering[:, 3]
-        start = np.zeros(2 * leaves - 1, dtype=np.int64)
-        # A node's row comes after its children's, so the rows backwards are top-down.
-        for row in range(len(clustering) - 1, -1, -1):
-            left, right = int(clustering[row, 0]), int(clustering[row, 1])
-            start[left] = start[leaves + row]
-            start[right] = start[leaves + row] + size[left]
-        self.order = np.empty(leaves, dtype=np.int64)
-        self.order[start[:leaves]] = np.arange(leaves)
-        self.start, self.stop = start, start + size
-        self.shape = (2 * leaves - 1, leaves)
-
-    def __getitem__(self, key: tuple[int, slice]) -> np.ndarray:
-        row, columns = key
-        if columns != slice(None):
-            raise IndexError("only whole rows of the mask matrix are kept")
-        dense = np.zeros(self.shape[1], dtype=bool)
-        dense[self.order[self.start[row] : self.stop[row]]] = True
-        return dense
-
-
-def _axis_aligned_tree(shape: tuple[int, ...]) -> np.ndarray:
-    """shap's Image masker's hierarchy of an image shape (`Image.build_partition_tree`).
-
-    Built with the plain-Python body of shap's own numba function (`py_func`): 50 ms, where
-    compiling it cost each process 1.6 s. The setup around it is shap's, on a list instead of
-    a numba typed list (heapq works on either).
-    """
-    _shap()  # first: it imports shap with its warnings silenced
-    from shap.maskers import _image
-
-    height, width, channels = shape
-    leaves = height * width * channels
-    clustering = np.zeros((leaves - 1, 4))
-    queue = [(0, 0, height, 0, width, 0, channels, -1, False)]
-    _image._jit_build_partition_tree.py_func(
-        0, height, 0, width, 0, channels, width, channels, leaves, clustering, queue
-    )
-    return clustering
-
-
-class _CreditLowering:
-    """shap's `lower_credit` over the whole of one hierarchy, a level at a time.
-
-    After `owen`, Partition SHAP hands each node's value down to its two children in proportion
-    to their sizes, recursively from the root (`lower_credit`, numba, whose compilation cost
-    each process 0.7-2.8 s). Every node gets exactly one share, from its parent, so the nodes
-    of one depth can be done at once: the same float operations, `values[parent] * size /
-    group size` added to the child, give the same values bit for bit.
-    """
-
-    def __init__(self, clustering: np.ndarray) -> None:
-        leaves = len(clustering) + 1
-        depth = np.zeros(len(clustering), dtype=np.int64)
-        children = clustering[:, :2].astype(np.int64)
-        # A node's row comes after its children's, so the rows backwards are top-down.
-        for row in range(len(clustering) - 1, -1, -1):
-            for child in children[row]:
-                if child >= leaves:
-                    depth[child - leaves] = depth[row] + 1
-        self.clustering = clustering
-        self.levels = [np.flatnonzero(depth == d) for d in range(int(depth.max()) + 1)]
-        size = np.ones(2 * leaves - 1, dtype=np.int64)
-        size[leaves:] = clustering[:, 3]
-        self.children = children
-        self.group_size = clustering[:, 3].astype(np.int64)
-        self.child_size = size[children]
-
-    def __call__(self, values: np.ndarray) -> None:
-        """`lower_credit(root, 0, M, values, clustering)` in place: `values` (nodes, ...)."""
-        leaves = len(self.clustering) + 1
-        extra = (slice(None),) + (None,) * (values.ndim - 1)  # broadcast over outputs
-        for rows in self.levels:
-            share = values[rows + leaves]
-            group = self.group_size[rows][extra]
-            for side in (0, 1):
-                values[self.children[rows, side]] += (
-                    share * self.child_size[rows, side][extra] / group
-                )
-
-
-@lru_cache(maxsize=8)
-def _partition_tree(shape: tuple[int, ...]) -> tuple[np.ndarray, _MaskRows, _CreditLowering]:
-    """shap's axis-aligned hierarchy of an image shape, with its node-membership rows and its
-    credit lowering.
-
-    shap's Image masker builds this tree every time one is constructed, which with a masker per
-    image cost more than the evaluations themselves; it depends on the shape only.
-    """
-    clustering = _axis_aligned_tree(shape)
-    clustering.flags.writeable = False
-    return clustering, _MaskRows(clustering), _CreditLowering(clustering)
-
-
 class _MaskMasker:
     """A shap masker that hands the model the coalition mask itself.
 
@@ -251,10 +129,12 @@ class _MaskMasker:
 
     immutable_outputs = True  # the mask rows handed on are not written to afterwards
     fixed_background = False  # f(all hidden) depends on the image: evaluate it every call
+    hands_over_masks = True  # see shap_internals.direct_masked_model_class
 
-    def __init__(self, shape: tuple[int, ...]) -> None:
-        self.shape = (1, int(np.prod(shape)))
-        self.clustering, self.mask_rows, self.lower_credit = _partition_tree(shape)
+    def __init__(self, tree: PartitionTree) -> None:
+        leaves = len(tree.clustering) + 1
+        self.shape = (1, leaves)
+        self.clustering = tree.clustering
 
     def __call__(self, mask: np.ndarray, x: np.ndarray) -> tuple[np.ndarray]:
         return (mask.reshape(1, -1),)
@@ -283,96 +163,6 @@ class _Game:
         )
 
 
-class _HeapQueue:
-    """`queue.PriorityQueue` without its locks, for shap's `owen` (see `_lean_partition`)."""
-
-    def __init__(self) -> None:
-        self.heap: list[Any] = []
-
-    def put(self, item: Any) -> None:
-        heapq.heappush(self.heap, item)
-
-    def get(self) -> Any:
-        return heapq.heappop(self.heap)
-
-    def empty(self) -> bool:
-        return not self.heap
-
-    def qsize(self) -> int:
-        return len(self.heap)
-
-
-@cache
-def _direct_masked_model() -> type:
-    """shap's `MaskedModel` that hands a whole batch of coalition masks to the model at once,
-    built on first use (shap is imported lazily).
-
-    shap's `_full_masking_call` asks the masker for each mask's inputs in a Python loop,
-    concatenates them, calls the model, then spreads the outputs back over the masks with
-    `_build_fixed_multi_output`, numba code whose compilation cost each process 2-3.5 s. With
-    `_MaskMasker` (one row per mask, the mask itself, no invariants, no delta masking) and the
-    identity link, all of that returns the model's outputs on the masks as they are: row i is
-    the mean of one output, which is that output. Anything else goes to shap's own code.
-    """
-    _shap()  # first: it imports shap with its warnings silenced
-    from shap import links
-    from shap.utils._masked_model import MaskedModel
-
-    class _DirectMaskedModel(MaskedModel):
-        def _full_masking_call(
-            self, masks: np.ndarray, zero_index: int | None = None, batch_size: int | None = None
-        ) -> np.ndarray:
-            if not (
-                isinstance(self.masker, _MaskMasker)
-                and self._variants is None
-                and self.link is links.identity
-            ):
-                return super()._full_masking_call(masks, zero_index, batch_size)
-            outputs = np.asarray(self.model(masks))
-            if len(outputs) != len(masks):
-                raise ValueError(f"{len(outputs)} outputs for {len(masks)} masks")
-            averaged = np.zeros(outputs.shape)  # float64, as shap's
-            averaged[:] = outputs
-            return averaged
-
-    return _DirectMaskedModel
-
-
-@contextmanager
-def _lean_partition(lowering: _CreditLowering) -> Iterator[None]:
-    """shap's Partition explainer without two costs of its generality, patched for the call
-    only, under the global-RNG lock held around it:
-
-    - `owen` keeps its frontier in a `queue.PriorityQueue`, local to the call: two
-      thread-safe puts or gets per evaluation, whose locking cost as much as a tenth of the
-      model's forward passes. A plain heap gives the same order (PriorityQueue is heapq on a
-      list).
-    - its `MaskedModel` masks one image at a time (see `_direct_masked_model`);
-    - `lower_credit` is numba code compiled in each process; `lowering` does it for the
-      hierarchy of the images explained (see `_CreditLowering`).
-    """
-    _shap()  # first: it imports shap with its warnings silenced
-    from shap.explainers import _partition
-
-    stock_lower_credit = _partition.lower_credit
-
-    def lower_credit(
-        i: int, value: float, leaves: int, values: np.ndarray, clustering: Any
-    ) -> None:
-        if clustering is not lowering.clustering or i != len(values) - 1:
-            stock_lower_credit(i, value, leaves, values, clustering)
-            return
-        values[i] += value
-        lowering(values)
-
-    with (
-        mock.patch.object(_partition, "queue", SimpleNamespace(PriorityQueue=_HeapQueue)),
-        mock.patch.object(_partition, "MaskedModel", _direct_masked_model()),
-        mock.patch.object(_partition, "lower_credit", lower_credit),
-    ):
-        yield
-
-
 @register_explainer("shap")
 class ShapExplainer(PerImageExplainer):
     """Per-pixel Partition SHAP values of one class's probability, summed over colour channels.
@@ -386,7 +176,7 @@ class ShapExplainer(PerImageExplainer):
     classes_share_work = False  # each explanation evaluates the model on its own coalitions
     config_model = ShapConfig
     config: ShapConfig
-    _explainers: dict[tuple[int, ...], tuple[Any, _Game]]
+    _explainers: dict[tuple[int, ...], tuple[Any, _Game, PartitionTree]]
 
     def __init__(self, config: ExplainerConfig) -> None:
         super().__init__(config)
@@ -398,57 +188,57 @@ class ShapExplainer(PerImageExplainer):
     def passes_per_image(self) -> int:
         return self.config.max_evals
 
-    def _explainer(self, shape: tuple[int, ...]) -> tuple[Any, _Game]:
-        """shap's Partition explainer for images of `shape`, built once (its construction
-        expands the hierarchy into a membership matrix, which the dense rows replace).
+    def _explainer(self, shape: tuple[int, ...]) -> tuple[Any, _Game, PartitionTree]:
+        """shap's Partition explainer for images of `shape`, its model function and its
+        hierarchy, built once (under the global-RNG lock: building patches shap's module).
 
         Reusing it changes nothing: each call evaluates f(all hidden) afresh
         (`fixed_background` is False) and starts from zeroed values."""
         if shape not in self._explainers:
             game = _Game()
-            masker = _MaskMasker(shape)
-            shap = _shap()  # first: it imports shap with its warnings silenced
-            from shap.explainers import _partition
-
-            # The constructor expands the hierarchy with make_masks; it gets the rows instead.
-            with mock.patch.object(_partition, "make_masks", lambda _: masker.mask_rows):
-                explainer = shap.Explainer(game, masker, algorithm="partition")
-            self._explainers[shape] = (explainer, game)
+            tree = partition_tree(shape)
+            explainer = partition_explainer(game, _MaskMasker(tree), tree)
+            self._explainers[shape] = (explainer, game, tree)
         return self._explainers[shape]
+
+    def shap_values(
+        self, model: ModelAdapter, image: np.ndarray, target: int, seed: int
+    ) -> tuple[np.ndarray, float, int]:
+        """Partition SHAP's float64 values of one (H, W, C) image for class `target`, one per
+        pixel and channel, with the base value and the model evaluations made."""
+        image = np.ascontiguousarray(image, dtype=np.float32)
+        with seeded_global_numpy(seed):
+            explainer, game, tree = self._explainer(image.shape)
+            game.model, game.batch_size = model, self.config.batch_size
+            # A coalition mask is True where the image shows through its background.
+            game.images = MaskedImages(background(image, self.config.masker), image)
+            try:
+                with lean_partition(tree):
+                    result = explainer(
+                        image[None],
+                        max_evals=self.config.max_evals,
+                        batch_size=self.config.batch_size,
+                        outputs=[target],
+                        silent=True,
+                    )
+            finally:
+                game.model = game.images = None
+            evaluations = int(explainer.last_eval_count) + 2  # + f(image), f(background)
+        # values: (1, H, W, C, 1), one value per pixel and channel for the one output asked for.
+        base_value = float(np.asarray(result.base_values).reshape(-1)[0])
+        return np.asarray(result.values)[0, ..., 0], base_value, evaluations
 
     def explain_one(
         self, model: ModelAdapter, image: np.ndarray, target: int, seed: int
     ) -> Explanation:
         started = time.perf_counter()
-        image = np.ascontiguousarray(image, dtype=np.float32)
-        _, _, lowering = _partition_tree(image.shape)
-        with seeded_global_numpy(seed), _lean_partition(lowering):
-            explainer, game = self._explainer(image.shape)
-            game.model, game.batch_size = model, self.config.batch_size
-            # A coalition mask is True where the image shows through its background.
-            game.images = MaskedImages(background(image, self.config.masker), image)
-            try:
-                result = explainer(
-                    image[None],
-                    max_evals=self.config.max_evals,
-                    batch_size=self.config.batch_size,
-                    outputs=[target],
-                    silent=True,
-                )
-            finally:
-                game.model = game.images = None
-            evaluations = int(explainer.last_eval_count) + 2  # + f(image), f(background)
-        # values: (1, H, W, 3, 1), one value per pixel and channel for the one output asked for.
-        attribution = np.asarray(result.values)[0, ..., 0].sum(axis=-1)
+        values, base_value, evaluations = self.shap_values(model, image, target, seed)
         return Explanation(
-            attribution=attribution.astype(np.float32),
+            attribution=values.sum(axis=-1).astype(np.float32),
             method=self.name,
             target=target,
             params=self.params(),
             seed=seed,
             seconds=time.perf_counter() - started,
-            extras={
-                "base_value": float(np.asarray(result.base_values).reshape(-1)[0]),
-                "evaluations": evaluations,
-            },
+            extras={"base_value": base_value, "evaluations": evaluations},
         )
