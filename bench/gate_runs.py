@@ -1,7 +1,7 @@
 """The whole gate's figures: `make gate` cold and warm, two xdist workers against one, and the
 time the gate spends inside the models.
 
-    .venv/bin/python -m bench.gate_runs                     # everything, about 10 minutes
+    .venv/bin/python -m bench.gate_runs                     # everything, about 12 minutes
     .venv/bin/python -m bench.gate_runs --skip make         # only the xdist comparison
     .venv/bin/python -m bench.gate_runs --skip xdist --model models/emotion-cnn/model.yaml
 
@@ -17,7 +17,10 @@ Prints, each measured once in this run, with the performance issue's target:
   left out) of `--model`, each with `--no-cache`, so both compute every map; target 1.6;
 - the ceiling of that ratio set by torch alone: the reference CNN's forward passes per second
   with two threads in one process against two one-thread processes at once (each worker gets
-  cores / workers threads).
+  cores / workers threads);
+- the same quality suites on one core (`taskset -c 0`, so one torch thread), and what a second
+  thread in one process (`-n 1`) and a second worker (`-n 2`) gain over it: the xdist ratio is
+  the second over the first.
 
 `make gate` writes `reports/` as it always does. Load averages are printed: on a busy machine the
 figures mean little.
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -85,13 +89,18 @@ def make_gate(cache: Path) -> tuple[float, float, dict[str, float]]:
     return cold, warm, ratios
 
 
-def xdist(model: str, probes: str) -> dict[int, float]:
-    """Seconds of the quality suites on one and on two workers, every map computed."""
+def xdist(model: str, probes: str) -> dict[str, float]:
+    """Seconds of the quality suites on one and on two workers, and on one worker pinned to
+    one core when `taskset` is there, every map computed."""
     seconds = {}
-    for workers in (1, 2):
+    runs = {"-n 1": (1, []), "-n 2": (2, [])}
+    if shutil.which("taskset"):
+        runs["one core"] = (1, ["taskset", "-c", "0"])
+    for name, (workers, pinned) in runs.items():
         with tempfile.TemporaryDirectory() as folder:
-            seconds[workers] = _timed(
+            seconds[name] = _timed(
                 [
+                    *pinned,
                     sys.executable,
                     "-m",
                     "pytest",
@@ -153,11 +162,21 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("cold / warm", f"{cold / warm:.2f}", TARGETS["cold / warm"], ">="))
     if "xdist" not in args.skip:
         seconds = xdist(args.model, args.probes)
-        rows.append(("quality suites, -n 1 (s)", f"{seconds[1]:.1f}", None, ""))
-        rows.append(("quality suites, -n 2 (s)", f"{seconds[2]:.1f}", None, ""))
-        rows.append(
-            ("xdist: -n 1 / -n 2", f"{seconds[1] / seconds[2]:.2f}", TARGETS["xdist"], ">=")
-        )
+        rows.append(("quality suites, -n 1 (s)", f"{seconds['-n 1']:.1f}", None, ""))
+        rows.append(("quality suites, -n 2 (s)", f"{seconds['-n 2']:.1f}", None, ""))
+        ratio = seconds["-n 1"] / seconds["-n 2"]
+        rows.append(("xdist: -n 1 / -n 2", f"{ratio:.2f}", TARGETS["xdist"], ">="))
+        if "one core" in seconds:
+            one = seconds["one core"]
+            rows.append(("quality suites, one core, one thread (s)", f"{one:.1f}", None, ""))
+            rows.append(
+                ("second thread: one core / -n 1", f"{one / seconds['-n 1']:.2f}", None, "")
+            )
+            rows.append(
+                ("second worker: one core / -n 2", f"{one / seconds['-n 2']:.2f}", None, "")
+            )
+        else:
+            print("taskset not found: the one-core run is left out")
         ceiling = thread_ceiling(args.model)
         rows.append(("ceiling: 2 x 1 thread / 1 x 2 threads", f"{ceiling:.2f}", None, ""))
     print(f"load average {_load()} at the end\n")
