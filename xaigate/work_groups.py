@@ -8,8 +8,8 @@ gate's largest, can spread over workers. Class contrast is then a group of one c
 its maps (the pair's images for their own class) are also the classes' maps. Its cost counts
 one case against a class's several, so it is handed out after the classes' groups and reads
 those maps from the disk cache when they are done (under `--no-cache`, or on another CI shard,
-it computes them again).
-Cases that need no explainer (accuracy, interventions) form one group per model.
+it computes them again). Cases that need no explainer (accuracy, interventions) form one
+group per model.
 """
 
 from __future__ import annotations

@@ -237,9 +237,9 @@ class LimeExplainer(PerImageExplainer):
         with _one_blas_thread():  # see the module docstring
             return super().explain(model, images, targets, seeds)
 
-    def segmentation(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(segments, fill of hidden segments) of `image`, computed once per image content."""
-        key = exact_digest(image)
+    def segmentation(self, image: np.ndarray, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """(segments, fill of hidden segments) of `image`, whose `exact_digest` is `key`,
+        computed once per image content."""
         cached = self._segmentations.get(key)
         if cached is not None:
             self._segmentations.move_to_end(key)
@@ -260,10 +260,10 @@ class LimeExplainer(PerImageExplainer):
         self, model: ModelAdapter, image: np.ndarray, target: int, seed: int
     ) -> Explanation:
         started = time.perf_counter()
-        segments, fill = self.segmentation(image)
+        image_key = exact_digest(image)  # keys both the superpixels and the model's outputs
+        segments, fill = self.segmentation(image, image_key)
         # A fresh explainer per call: its random_state drives the perturbations and advances
         # between calls, so reusing one would make a map depend on what was explained before.
-        image_key = exact_digest(image)
         known = self._samples.get(model, image_key, seed)
         explainer = _lime_image_explainer()(
             kernel_width=self.config.kernel_width, random_state=seed, known_labels=known
