@@ -142,6 +142,37 @@ def test_lime_perturbations_are_lime_own(model, faces) -> None:  # noqa: ANN001
         assert np.array_equal(fast, slow)
 
 
+def test_lime_map_is_stock_lime_map_with_one_ridge_fit(model, faces) -> None:  # noqa: ANN001
+    """Every segment's weight is what stock lime (default feature selection) gives, from one
+    ridge fit per explanation instead of lime's ranking fit plus the fit that counts."""
+    from lime import lime_base
+
+    images, labels = faces
+    image, target, seed = images[2], int(labels[2]), 9
+    segments = segment(image.astype(np.float64), LIME_CONFIG)
+    stock = lime_image.LimeImageExplainer(random_state=seed)
+    with mock.patch.object(lime_image, "tqdm", lambda iterable, **_: iterable):
+        expected = stock.explain_instance(
+            image.astype(np.float64),
+            model.predict_proba,
+            labels=(target,),
+            top_labels=None,
+            num_features=int(segments.max()) + 1,
+            num_samples=LIME_CONFIG.num_samples,
+            segmentation_fn=lambda _: segments,
+            hide_color=segment_means(image.astype(np.float64), segments),
+            random_seed=seed,
+        )
+    weights = np.zeros(int(segments.max()) + 1)
+    for segment_id, weight in expected.local_exp[target]:
+        weights[segment_id] = weight
+    with mock.patch.object(lime_base, "Ridge", side_effect=lime_base.Ridge) as ridge:
+        found = LimeExplainer(LIME_CONFIG).explain(model, images[2:3], labels[2:3], [seed])
+    assert ridge.call_count == 1
+    assert np.abs(weights).max() > 0
+    np.testing.assert_allclose(found[0].attribution, weights[segments], rtol=0, atol=1e-6)
+
+
 def test_lime_fill_is_lime_own_segment_mean(faces) -> None:  # noqa: ANN001
     images, _ = faces
     image = images[1].astype(np.float64)

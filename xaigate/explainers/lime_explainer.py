@@ -7,9 +7,9 @@ cost more than the model's 1000 forward passes. `_LimeImageExplainer` builds eac
 perturbed images in one numpy operation from the same random draws, and the mean-colour image
 is computed here and handed to lime as `hide_color`; both give lime's images bit for bit, so
 the maps are unchanged. lime's sampling, distances and ridge regression are used as they are,
-with BLAS held to one thread: its products are 1000x50, too small to share, and two OpenBLAS
-threads beside torch's spin against each other (on 2 busy cores lime's two ridge fits took
-70 ms per image instead of 4).
+with one fit (no feature selection: every segment is kept) and BLAS held to one thread: its
+products are 1000x50, too small to share, and two OpenBLAS threads beside torch's spin against
+each other (on 2 busy cores lime's two ridge fits took 70 ms per image instead of 4).
 
 A gate explains one image for several classes (class contrast) with the same seed. lime's
 perturbations do not depend on the class, and the model's outputs on them hold every class, so
@@ -265,8 +265,14 @@ class LimeExplainer(PerImageExplainer):
         # A fresh explainer per call: its random_state drives the perturbations and advances
         # between calls, so reusing one would make a map depend on what was explained before.
         known = self._samples.get(model, image_key, seed)
+        # feature_selection="none": the map takes every segment's weight, so lime's default
+        # ("auto") would fit one ridge regression only to rank all the segments (and, with 6 or
+        # fewer, run forward selection: a fit per candidate per step) before the one that counts.
         explainer = _lime_image_explainer()(
-            kernel_width=self.config.kernel_width, random_state=seed, known_labels=known
+            kernel_width=self.config.kernel_width,
+            feature_selection="none",
+            random_state=seed,
+            known_labels=known,
         )
         result = explainer.explain_instance(
             image.astype(np.float64),
