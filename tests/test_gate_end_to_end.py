@@ -170,6 +170,8 @@ def test_partial_run_is_not_a_pass(tmp_path: Path, smile_probes: Path) -> None:
     assert [result["check"] for result in run.verdict["results"]] == ["model_accuracy"]
     assert len(run.verdict["not_run"]) == run.verdict["configured"] - 1
     assert "gate INCOMPLETE" in run.output
+    # The progress line counts the group's cases that run, not all it has configured.
+    assert "xaigate: smile-cnn-model: starting (1 case)" in run.output, run.output
 
 
 def _values(run: GateRun) -> dict[str, tuple[str, float | None, float | None]]:
@@ -219,6 +221,9 @@ def test_xdist_workers_and_merged_shards_give_the_single_run_verdict(
     assert len(workers_of_group) >= 3 and set.union(*workers_of_group.values()) == {"gw0", "gw1"}
     assert all(len(workers) == 1 for workers in workers_of_group.values()), workers_of_group
     assert parallel.verdict["provenance"]["model_seconds"] > 0  # summed over the workers
+    # The controller's progress lines count each group's cases, as its workers collected them.
+    lime_cases = sum(1 for result in parallel.verdict["results"] if result["explainer"] == "lime")
+    assert f"xaigate: smile-cnn-lime: starting ({lime_cases} cases)" in parallel.output
     assert _same_values(_values(single), _values(parallel))
 
     parts = []
