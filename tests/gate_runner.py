@@ -58,11 +58,16 @@ class GateRun:
         ]
 
 
-def run_gate(tmp_path: Path, *args: str | Path, cache: Path | None = None) -> GateRun:
+def run_gate(
+    tmp_path: Path,
+    *args: str | Path,
+    cache: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> GateRun:
     """Run `pytest suites` in a fresh process, as a user or CI would, and read gate.json.
 
     The explanation cache is `cache`, by default a fresh folder under `tmp_path`: a test never
-    reads or fills the project's own `.cache/`.
+    reads or fills the project's own `.cache/`. `env` adds to the environment.
     """
     verdict_path = tmp_path / f"gate-{len(list(tmp_path.glob('gate-*.json')))}.json"
     cache = tmp_path / "xaigate-cache" if cache is None else cache
@@ -81,7 +86,7 @@ def run_gate(tmp_path: Path, *args: str | Path, cache: Path | None = None) -> Ga
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONHASHSEED": "0", ENV_VAR: str(cache)},
+        env={**os.environ, "PYTHONHASHSEED": "0", ENV_VAR: str(cache), **(env or {})},
         timeout=1800,
     )
     verdict = json.loads(verdict_path.read_text()) if verdict_path.exists() else None

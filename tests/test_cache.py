@@ -4,6 +4,7 @@ and a store that computes only what neither memory nor disk holds."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,7 +14,17 @@ import pytest
 import yaml
 from gate_runner import FAST_CHECKS, REFERENCE_CARD, fast_thresholds, run_gate
 
-from xaigate.cache import ENV_VAR, ExplanationCache, cache_root, explanation_keys
+from xaigate.cache import (
+    ENV_VAR,
+    PRUNE_TO,
+    SIZE_ENV_VAR,
+    ExplanationCache,
+    cache_root,
+    explanation_keys,
+    max_size,
+    prune,
+)
+from xaigate.errors import UsageError
 from xaigate.context import ExplanationStore
 from xaigate.explainers import EXPLAINERS, Explainer, Explanation
 from xaigate.explainers.integrated_gradients import IntegratedGradientsConfig
@@ -243,6 +254,82 @@ def test_environment_variable_moves_the_cache(
     assert cache_root(tmp_path) == tmp_path / ".cache" / "xaigate"
 
 
+def _entry(root: Path, key: str, size: int, mtime: float) -> Path:
+    path = root / key[:2] / f"{key}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * size)
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def test_prune_removes_the_least_recently_used_down_to_its_share_of_the_limit(
+    tmp_path: Path,
+) -> None:
+    # Ten files of 100 bytes, used at times 0..9: 1000 bytes against a 700-byte limit.
+    paths = [_entry(tmp_path, f"{i:02d}" + "a" * 62, 100, 1000.0 + i) for i in range(10)]
+    stale = tmp_path / "00" / ".key.npz.x.tmp"  # a crashed writer's, two hours old
+    stale.write_bytes(b"y" * 50)
+    os.utime(stale, (0.0, 0.0))
+    fresh = tmp_path / "01" / ".key.npz.y.tmp"  # a live writer's
+    fresh.write_bytes(b"y" * 50)
+    pruned = prune(tmp_path, 700, now=7200.0)
+    # Down to 80% of the limit: 560 bytes, so five files stay, the five most recently used.
+    assert [p.exists() for p in paths] == [False] * 5 + [True] * 5
+    assert (pruned.files, pruned.bytes, pruned.size_after) == (6, 550, 500)
+    assert not stale.exists() and fresh.exists()
+    # Under the limit, nothing goes.
+    assert prune(tmp_path, 700, now=7200.0).files == 0
+    assert all(p.exists() for p in paths[5:])
+    assert prune(tmp_path / "missing", 1).files == 0  # no cache folder yet
+
+
+def test_a_hit_marks_the_file_as_used(tmp_path: Path) -> None:
+    cache = ExplanationCache(tmp_path)
+    cache.put("ab" * 32, explanation())
+    cache.put("cd" * 32, explanation())
+    for key in ("ab" * 32, "cd" * 32):
+        os.utime(cache.path_of(key), (1000.0, 1000.0))
+    assert cache.get("ab" * 32) is not None
+    assert cache.path_of("ab" * 32).stat().st_mtime > 1000.0
+    size = cache.path_of("ab" * 32).stat().st_size
+    pruned = cache.prune(int(size / PRUNE_TO) + 1)  # room for one: the one not read goes
+    assert pruned is not None and pruned.files == 1
+    assert cache.path_of("ab" * 32).exists() and not cache.path_of("cd" * 32).exists()
+    assert cache.prune(None) is None  # no limit
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (None, 4 * 2**30),
+        ("", 4 * 2**30),
+        ("500M", 500 * 2**20),
+        ("800k", 800 * 2**10),
+        ("1.5G", 3 * 2**29),
+        ("123", 123),
+        ("2GB", 2 * 2**30),
+        ("0", None),
+    ],
+)
+def test_size_limit_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, given: str | None, expected: int | None
+) -> None:
+    if given is None:
+        monkeypatch.delenv(SIZE_ENV_VAR, raising=False)
+    else:
+        monkeypatch.setenv(SIZE_ENV_VAR, given)
+    assert max_size() == expected
+
+
+@pytest.mark.parametrize("given", ["lots", "-1G", "4T", "1 G B"])
+def test_malformed_size_limit_is_a_usage_error_naming_it(
+    monkeypatch: pytest.MonkeyPatch, given: str
+) -> None:
+    monkeypatch.setenv(SIZE_ENV_VAR, given)
+    with pytest.raises(UsageError, match=f"^{SIZE_ENV_VAR}={given!r}: expected a size"):
+        max_size()
+
+
 def test_store_computes_only_what_memory_and_disk_lack(tmp_path: Path, card: ModelCard) -> None:
     model, explainer, images = FakeModel(card), CountingExplainer(), probes(5)
     cache = ExplanationCache(tmp_path)
@@ -294,6 +381,24 @@ def test_warm_gate_reads_every_explanation_from_the_cache(
     assert cold_use["hits"] == 0 and cold_use["misses"] == cold_use["writes"] > 0
     assert warm_use["hits"] == cold_use["misses"] and warm_use["misses"] == 0
     assert warm_use["writes"] == 0
+    # Under the default limit nothing went; a run that wrote nothing does not even look.
+    assert (cold_use["pruned_files"], cold_use["pruned_bytes"]) == (0, 0)
+    assert "pruned_files" not in warm_use
+
+    # A limit of half what one run writes: the run prunes its cache to 80% of it, oldest first.
+    written = sum(path.stat().st_size for path in cache.rglob("*.npz"))
+    limited = tmp_path / "limited"
+    run = run_gate(tmp_path, *arguments, cache=limited, env={SIZE_ENV_VAR: str(written // 2)})
+    assert run.returncode == 0 and run.verdict is not None, run.output
+    use = run.verdict["provenance"]["explanation_cache"]
+    left = sum(path.stat().st_size for path in limited.rglob("*.npz"))
+    # What went and what is left make up what the run wrote (timings in the metadata vary).
+    assert use["pruned_files"] > 0 and abs(use["pruned_bytes"] + left - written) < written / 100
+    assert 0 < left <= written // 2 * PRUNE_TO
+    assert "explanation cache pruned to" in run.output
+    malformed = run_gate(tmp_path, *arguments, cache=limited, env={SIZE_ENV_VAR: "lots"})
+    assert malformed.returncode == 4, malformed.output
+    assert f"{SIZE_ENV_VAR}='lots': expected a size" in malformed.output
 
     bypassed = tmp_path / "bypassed"
     run = run_gate(

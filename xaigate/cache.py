@@ -14,17 +14,25 @@ Files hold the map and JSON metadata, never pickles. Each is written to a tempor
 own folder and renamed into place, so concurrent writers (pytest-xdist workers) of the same key
 leave one complete file and a reader never sees half of one. A file that cannot be read back
 exactly (truncated, corrupt, another format) is a miss, and the recomputed explanation replaces it.
+
+Every edit of xaigate's explainer or model code, library upgrade or new model writes a new set of
+keys (one cold `make gate`: about 7,000 files, 130 MB), so the folder is kept under a size
+(`$XAIGATE_CACHE_MAX_SIZE`, default 4G, as ccache's `max_size`): a run that wrote to it removes
+the least recently used files (a hit renews a file's time) until it is under 80% of that size.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import logging
 import os
 import platform
+import re
 import sys
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -36,6 +44,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from xaigate.digests import array_digest, exact_digest, json_digest
+from xaigate.errors import UsageError
 from xaigate.explainers.base import Explainer, Explanation
 from xaigate.models.adapter import ModelAdapter
 from xaigate.verdict import write_bytes_atomic
@@ -43,6 +52,12 @@ from xaigate.verdict import write_bytes_atomic
 CACHE_FORMAT = 1  # bump when the file layout or the meaning of a key changes
 ENV_VAR = "XAIGATE_CACHE"
 DEFAULT_FOLDER = Path(".cache") / "xaigate"
+SIZE_ENV_VAR = "XAIGATE_CACHE_MAX_SIZE"
+DEFAULT_MAX_SIZE = "4G"
+PRUNE_TO = 0.8  # of the size limit: a little room, so that not every run prunes
+STALE_TEMPORARY_SECONDS = 3600  # a writer's temporary file this old was left by a crash
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMG]?)B?", re.IGNORECASE)
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
 LIBRARIES = (
     "numpy",
     "scipy",
@@ -69,6 +84,76 @@ def cache_root(project_root: Path | str) -> Path:
     moved = os.environ.get(ENV_VAR)
     root = Path(moved) if moved else Path(project_root) / DEFAULT_FOLDER
     return root.absolute()
+
+
+def max_size() -> int | None:
+    """The cache's size limit in bytes from `$XAIGATE_CACHE_MAX_SIZE` (e.g. `4G`, `500M`, `800K`,
+    a plain number of bytes; default 4G); None for `0`, no limit."""
+    given = os.environ.get(SIZE_ENV_VAR) or DEFAULT_MAX_SIZE
+    match = _SIZE.fullmatch(given.strip())
+    if match is None:
+        raise UsageError(
+            f"{SIZE_ENV_VAR}={given!r}: expected a size such as 4G, 500M or 800K (0: no limit)"
+        )
+    size = int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+    return size or None
+
+
+@dataclass
+class Pruned:
+    """What `prune` removed, and the cache's size after it."""
+
+    files: int = 0
+    bytes: int = 0
+    size_after: int = 0
+
+
+def prune(root: Path | str, limit: int, *, now: float | None = None) -> Pruned:
+    """Keep the cache folder `root` under `limit` bytes: when it is over, remove its least
+    recently used files (oldest modification time: a hit renews it) until it holds at most
+    `PRUNE_TO` of the limit. Writers' temporary files left by a crash go first, whatever the size.
+
+    Safe beside other runs: a file removed under a reader is a miss and is computed again.
+    """
+    now = time.time() if now is None else now
+    entries: list[tuple[float, int, str]] = []
+    removed = Pruned()
+    total = 0
+    root = Path(root)
+    folders = (
+        [p for p in root.iterdir() if p.is_dir() and len(p.name) == 2] if root.is_dir() else []
+    )
+    for folder in folders:
+        with os.scandir(folder) as found:
+            for entry in found:
+                try:
+                    status = entry.stat()
+                except FileNotFoundError:  # removed meanwhile by another run
+                    continue
+                if entry.name.endswith(".tmp"):
+                    if now - status.st_mtime > STALE_TEMPORARY_SECONDS:
+                        _remove(entry.path, status.st_size, removed)
+                elif entry.name.endswith(".npz"):
+                    entries.append((status.st_mtime, status.st_size, entry.path))
+                    total += status.st_size
+    if total > limit:
+        entries.sort()
+        for _, size, path in entries:
+            if total <= limit * PRUNE_TO:
+                break
+            _remove(path, size, removed)
+            total -= size
+    removed.size_after = total
+    return removed
+
+
+def _remove(path: str, size: int, removed: Pruned) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:  # another run pruned it first
+        return
+    removed.files += 1
+    removed.bytes += size
 
 
 @cache
@@ -238,6 +323,9 @@ class ExplanationCache:
             self.stats.misses += 1
             return None
         self.stats.hits += 1
+        # Used now: `prune` removes the least recently used first. A read-only cache still serves.
+        with contextlib.suppress(OSError):
+            os.utime(path)
         return found
 
     def _write(self, key: str, **arrays: np.ndarray) -> None:
@@ -258,6 +346,10 @@ class ExplanationCache:
     def summary(self) -> dict[str, Any]:
         """For the verdict's provenance: where the cache is and how it was used."""
         return {"root": str(self.root), **asdict(self.stats)}
+
+    def prune(self, limit: int | None) -> Pruned | None:
+        """`prune` this cache's folder to `limit` bytes (None: no limit, nothing done)."""
+        return None if limit is None else prune(self.root, limit)
 
 
 def _metadata(key: str, explanation: Explanation) -> dict[str, Any]:
