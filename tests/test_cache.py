@@ -24,8 +24,8 @@ from xaigate.cache import (
     max_size,
     prune,
 )
-from xaigate.errors import UsageError
 from xaigate.context import ExplanationStore
+from xaigate.errors import UsageError
 from xaigate.explainers import EXPLAINERS, Explainer, Explanation
 from xaigate.explainers.integrated_gradients import IntegratedGradientsConfig
 from xaigate.explainers.lime_explainer import LimeConfig
