@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -275,12 +276,12 @@ def test_prune_removes_the_least_recently_used_down_to_its_share_of_the_limit(
     pruned = prune(tmp_path, 700, now=7200.0)
     # Down to 80% of the limit: 560 bytes, so five files stay, the five most recently used.
     assert [p.exists() for p in paths] == [False] * 5 + [True] * 5
-    assert (pruned.files, pruned.bytes, pruned.size_after) == (6, 550, 500)
+    assert (pruned.removed_files, pruned.removed_bytes, pruned.size_after) == (6, 550, 500)
     assert not stale.exists() and fresh.exists()
     # Under the limit, nothing goes.
-    assert prune(tmp_path, 700, now=7200.0).files == 0
+    assert prune(tmp_path, 700, now=7200.0).removed_files == 0
     assert all(p.exists() for p in paths[5:])
-    assert prune(tmp_path / "missing", 1).files == 0  # no cache folder yet
+    assert prune(tmp_path / "missing", 1).removed_files == 0  # no cache folder yet
 
 
 def test_a_hit_marks_the_file_as_used(tmp_path: Path) -> None:
@@ -293,9 +294,19 @@ def test_a_hit_marks_the_file_as_used(tmp_path: Path) -> None:
     assert cache.path_of("ab" * 32).stat().st_mtime > 1000.0
     size = cache.path_of("ab" * 32).stat().st_size
     pruned = cache.prune(int(size / PRUNE_TO) + 1)  # room for one: the one not read goes
-    assert pruned is not None and pruned.files == 1
+    assert pruned is not None and pruned.removed_files == 1
     assert cache.path_of("ab" * 32).exists() and not cache.path_of("cd" * 32).exists()
     assert cache.prune(None) is None  # no limit
+
+
+def test_prune_leaves_what_it_cannot_remove_and_never_raises(tmp_path: Path) -> None:
+    paths = [_entry(tmp_path, f"{i:02d}" + "b" * 62, 100, 1000.0 + i) for i in range(4)]
+    with mock.patch("os.unlink", side_effect=PermissionError("read-only")):
+        pruned = prune(tmp_path, 100)
+    assert all(path.exists() for path in paths)
+    assert (pruned.removed_files, pruned.size_after) == (0, 400)
+    with mock.patch("os.scandir", side_effect=PermissionError("unreadable")):
+        assert prune(tmp_path, 100).size_after == 0  # nothing it could list
 
 
 @pytest.mark.parametrize(
@@ -303,6 +314,7 @@ def test_a_hit_marks_the_file_as_used(tmp_path: Path) -> None:
     [
         (None, 4 * 2**30),
         ("", 4 * 2**30),
+        (" ", 4 * 2**30),
         ("500M", 500 * 2**20),
         ("800k", 800 * 2**10),
         ("1.5G", 3 * 2**29),
@@ -321,7 +333,13 @@ def test_size_limit_from_the_environment(
     assert max_size() == expected
 
 
-@pytest.mark.parametrize("given", ["lots", "-1G", "4T", "1 G B"])
+def test_huge_size_limit_does_not_overflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SIZE_ENV_VAR, "9" * 40 + "G")
+    limit = max_size()
+    assert isinstance(limit, int) and limit > 10**48  # a limit never reached
+
+
+@pytest.mark.parametrize("given", ["lots", "-1G", "4T", "1 G B", "0.5", "\u0664G"])
 def test_malformed_size_limit_is_a_usage_error_naming_it(
     monkeypatch: pytest.MonkeyPatch, given: str
 ) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+from fixtures.gate import GATE
+from fixtures.progress import GroupProgress
 from fixtures.xdist_groups import _group_of, _param_id, _scheduler
 from xaigate.cases import Case
 from xaigate.explainers import EXPLAINERS
@@ -101,6 +103,41 @@ def test_an_id_pytest_escaped_still_finds_its_group() -> None:
     groups = case_groups(_gate(CASES))
     assert _group_of("emotion-cnn-lime-\\xfcberrascht-mouth", groups) == "emotion-cnn-lime"
     assert _group_of("no-such-case", groups) is None
+
+
+class _Reporter:
+    """The terminal reporter's part that the progress lines use."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write_line(self, line: str) -> None:
+        self.lines.append(line)
+
+
+def test_progress_lines_count_the_cases_each_group_runs() -> None:
+    reporter = _Reporter()
+    config = SimpleNamespace(
+        stash={GATE: _gate(CASES)},
+        pluginmanager=SimpleNamespace(get_plugin=lambda name: reporter),
+    )
+    progress = GroupProgress(config)  # type: ignore[arg-type]
+    # What the workers collected after `-k`: one LIME case (its id escaped as pytest escapes
+    # it), and both Grad-CAM cases of the configured ones.
+    collected = [
+        "suites/test_localisation.py::test_region_focus[emotion-cnn-lime-\\xfcberrascht-mouth]",
+        "suites/test_localisation.py::test_region_focus[smile-cnn-gradcam-smile-mouth]",
+        "suites/test_contrast.py::test_class_contrast[smile-cnn-gradcam-smile_vs_not_smile]",
+        "suites/test_latency.py::test_latency",  # not a gate case: not counted
+    ]
+    progress.pytest_xdist_node_collection_finished(None, collected)
+    progress.pytest_xdist_node_collection_finished(None, collected[:1])  # a second worker
+    for nodeid in collected:
+        progress.pytest_runtest_logstart(nodeid, ("", None, ""))
+    assert reporter.lines == [
+        "xaigate: emotion-cnn-lime: starting (1 case)",
+        "xaigate: smile-cnn-gradcam: starting (2 cases)",
+    ]
 
 
 class _Node:

@@ -17,8 +17,8 @@ exactly (truncated, corrupt, another format) is a miss, and the recomputed expla
 
 Every edit of xaigate's explainer or model code, library upgrade or new model writes a new set of
 keys (one cold `make gate`: about 7,000 files, 130 MB), so the folder is kept under a size
-(`$XAIGATE_CACHE_MAX_SIZE`, default 4G, as ccache's `max_size`): a run that wrote to it removes
-the least recently used files (a hit renews a file's time) until it is under 80% of that size.
+(`$XAIGATE_CACHE_MAX_SIZE`, default 4G): a run that wrote to it removes the least recently used
+files (a hit renews a file's time) until it is under 80% of that size.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -56,7 +57,7 @@ SIZE_ENV_VAR = "XAIGATE_CACHE_MAX_SIZE"
 DEFAULT_MAX_SIZE = "4G"
 PRUNE_TO = 0.8  # of the size limit: a little room, so that not every run prunes
 STALE_TEMPORARY_SECONDS = 3600  # a writer's temporary file this old was left by a crash
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([KMG]?)B?", re.IGNORECASE)
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)([KMG]?)B?", re.IGNORECASE | re.ASCII)
 _UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
 LIBRARIES = (
     "numpy",
@@ -87,15 +88,18 @@ def cache_root(project_root: Path | str) -> Path:
 
 
 def max_size() -> int | None:
-    """The cache's size limit in bytes from `$XAIGATE_CACHE_MAX_SIZE` (e.g. `4G`, `500M`, `800K`,
-    a plain number of bytes; default 4G); None for `0`, no limit."""
-    given = os.environ.get(SIZE_ENV_VAR) or DEFAULT_MAX_SIZE
-    match = _SIZE.fullmatch(given.strip())
-    if match is None:
+    """The cache's size limit in bytes from `$XAIGATE_CACHE_MAX_SIZE`: a number of bytes, or of
+    K, M or G in binary units (`4G` is 4 GiB, the default; `500M`, `800K`, `1.5G`); None for
+    `0`, no limit."""
+    given = os.environ.get(SIZE_ENV_VAR, "")
+    match = _SIZE.fullmatch(given.strip() or DEFAULT_MAX_SIZE)
+    number = Decimal(match.group(1)) if match else None
+    size = 0 if number is None else int(number * _UNITS[match.group(2).upper()])
+    if number is None or (number and not size):
         raise UsageError(
-            f"{SIZE_ENV_VAR}={given!r}: expected a size such as 4G, 500M or 800K (0: no limit)"
+            f"{SIZE_ENV_VAR}={given!r}: expected a size of at least a byte, such as 4G, 500M "
+            "or 800K (binary units; 0: no limit)"
         )
-    size = int(float(match.group(1)) * _UNITS[match.group(2).upper()])
     return size or None
 
 
@@ -103,57 +107,70 @@ def max_size() -> int | None:
 class Pruned:
     """What `prune` removed, and the cache's size after it."""
 
-    files: int = 0
-    bytes: int = 0
+    removed_files: int = 0
+    removed_bytes: int = 0
     size_after: int = 0
 
 
 def prune(root: Path | str, limit: int, *, now: float | None = None) -> Pruned:
     """Keep the cache folder `root` under `limit` bytes: when it is over, remove its least
     recently used files (oldest modification time: a hit renews it) until it holds at most
-    `PRUNE_TO` of the limit. Writers' temporary files left by a crash go first, whatever the size.
+    `PRUNE_TO` of the limit. Writers' temporary files left by a crash are removed on the way.
 
-    Safe beside other runs: a file removed under a reader is a miss and is computed again.
+    Safe beside other runs: a file removed under a reader is a miss and is computed again. A
+    file or folder that cannot be listed or removed is left as it is: pruning only saves disk,
+    and never costs a run its verdict.
     """
-    now = time.time() if now is None else now
-    entries: list[tuple[float, int, str]] = []
-    removed = Pruned()
-    total = 0
-    root = Path(root)
-    folders = (
-        [p for p in root.iterdir() if p.is_dir() and len(p.name) == 2] if root.is_dir() else []
-    )
-    for folder in folders:
-        with os.scandir(folder) as found:
-            for entry in found:
-                try:
-                    status = entry.stat()
-                except FileNotFoundError:  # removed meanwhile by another run
-                    continue
-                if entry.name.endswith(".tmp"):
-                    if now - status.st_mtime > STALE_TEMPORARY_SECONDS:
-                        _remove(entry.path, status.st_size, removed)
-                elif entry.name.endswith(".npz"):
-                    entries.append((status.st_mtime, status.st_size, entry.path))
-                    total += status.st_size
+    pruned = Pruned()
+    entries, total = _scan(Path(root), time.time() if now is None else now, pruned)
     if total > limit:
-        entries.sort()
-        for _, size, path in entries:
+        for _, size, path in sorted(entries):
             if total <= limit * PRUNE_TO:
                 break
-            _remove(path, size, removed)
-            total -= size
-    removed.size_after = total
-    return removed
+            if _remove(path, size, pruned):
+                total -= size
+    pruned.size_after = total
+    return pruned
 
 
-def _remove(path: str, size: int, removed: Pruned) -> None:
+def _scan(root: Path, now: float, pruned: Pruned) -> tuple[list[tuple[float, int, str]], int]:
+    """(time of last use, size, path) of every cache file under `root`, and their total size;
+    crashed writers' temporary files are removed on the way."""
+    entries: list[tuple[float, int, str]] = []
+    total = 0
+    try:
+        folders = [path for path in root.iterdir() if path.is_dir() and len(path.name) == 2]
+    except OSError:  # no cache folder yet
+        return entries, total
+    for folder in folders:
+        try:
+            with os.scandir(folder) as found:
+                for entry in found:
+                    status = entry.stat()
+                    if entry.name.endswith(".npz"):
+                        entries.append((status.st_mtime, status.st_size, entry.path))
+                        total += status.st_size
+                    elif (
+                        entry.name.endswith(".tmp")
+                        and now - status.st_mtime > STALE_TEMPORARY_SECONDS
+                    ):
+                        _remove(entry.path, status.st_size, pruned)
+        except OSError:  # removed meanwhile by another run, or unreadable: skipped
+            continue
+    return entries, total
+
+
+def _remove(path: str, size: int, pruned: Pruned) -> bool:
+    """Remove one file; whether it is gone (another run may have removed it first)."""
     try:
         os.unlink(path)
-    except FileNotFoundError:  # another run pruned it first
-        return
-    removed.files += 1
-    removed.bytes += size
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    pruned.removed_files += 1
+    pruned.removed_bytes += size
+    return True
 
 
 @cache

@@ -9,7 +9,7 @@ is computed here and handed to lime as `hide_color`; both give lime's images bit
 the maps are unchanged. lime's sampling, distances and ridge regression are used as they are,
 with one fit (no feature selection: every segment is kept) and BLAS held to one thread: its
 products are 1000x50, too small to share, and two OpenBLAS threads beside torch's spin against
-each other (on 2 busy cores lime's two ridge fits took 70 ms per image instead of 4).
+each other (on 2 busy cores lime's ridge fits, two then, took 70 ms per image instead of 4).
 
 A gate explains one image for several classes (class contrast) with the same seed. lime's
 perturbations do not depend on the class, and the model's outputs on them hold every class, so
