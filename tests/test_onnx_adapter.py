@@ -150,6 +150,13 @@ def test_gradient_explainers_are_reported_not_applicable_in_the_gate(
     # Randomisation applies to nothing on an ONNX graph: reported, not an error.
     randomised = gate.cases("randomisation_sanity")
     assert randomised and all(case.model_limit for case in randomised)
+    # Nor does class contrast on this two-class model: LIME's maps of its two classes are
+    # each other's negation, and the gradient explainers cannot run.
+    contrast = gate.cases("class_contrast")
+    assert {case.explainer for case in contrast} == {"lime", "gradcam", "integrated_gradients"}
+    assert all(case.not_applicable for case in contrast)
+    [lime] = [case for case in contrast if case.explainer == "lime"]
+    assert lime.model_limit and "p and 1 - p" in (lime.not_applicable or "")
 
 
 def test_override_demanding_a_gradient_explainer_for_onnx_is_a_usage_error(

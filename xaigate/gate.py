@@ -166,11 +166,14 @@ class Gate:
         # Fail closed: a configured check with nothing it can run (no case, or only cases that
         # do not apply) would otherwise pass by omission; so does one no configured explainer
         # can serve (only gradient explainers for an ONNX model). The exception is a check the
-        # gated models rule out whatever the explainer (weight randomisation of an ONNX graph):
-        # each case is reported not applicable with the reason, unless a threshold demands it.
+        # gated models rule out (weight randomisation of an ONNX graph; the class contrast of
+        # a two-class model explained through its probabilities), the other explainers being
+        # ruled out by the model too: each case is reported not applicable with the reason,
+        # unless a threshold demands it.
         thresholds = self.context.thresholds
         for check, cases in self.case_lists.items():
-            if cases and all(case.not_applicable and case.model_limit for case in cases):
+            ruled_out = all(case.not_applicable and self._model_cannot(case) for case in cases)
+            if cases and ruled_out and any(case.model_limit for case in cases):
                 continue
             if not any(case.not_applicable is None for case in cases):
                 reasons = sorted({case.not_applicable or "" for case in cases}) or [

@@ -48,6 +48,11 @@ class Explainer(ABC):
     # enough that one work group is best (gradient explainers). When not (SHAP), each class's
     # cases form a work group of their own, which can go to another worker.
     classes_share_work: ClassVar[bool] = True
+    # Whether the map explains the probabilities of `predict_proba` (LIME, SHAP), not the
+    # differentiable class scores (logits) that the gradient explainers follow. Of a two-class
+    # model's probabilities one is one minus the other, so its two classes' maps are opposite
+    # by construction (see the class_contrast check).
+    explains_probabilities: ClassVar[bool] = False
 
     def __init__(self, config: ExplainerConfig) -> None:
         self.config = config

@@ -215,6 +215,7 @@ def __getattr__(name: str) -> Any:  # noqa: ANN401 - the lazily built class, for
 @register_explainer("lime")
 class LimeExplainer(PerImageExplainer):
     stochastic = True
+    explains_probabilities = True
     config_model = LimeConfig
     config: LimeConfig
     _segmentations: OrderedDict[str, tuple[np.ndarray, np.ndarray]]

@@ -174,6 +174,7 @@ class ShapExplainer(PerImageExplainer):
 
     stochastic = True
     classes_share_work = False  # each explanation evaluates the model on its own coalitions
+    explains_probabilities = True
     config_model = ShapConfig
     config: ShapConfig
     _explainers: dict[tuple[int, ...], tuple[Any, _Game, PartitionTree]]
