@@ -1,16 +1,23 @@
-"""Class contrast: which (model, explainer) pairs it cannot fail for, shown on the maps."""
+"""Class contrast: which (model, explainer) pairs it cannot fail for, shown on the maps, and
+how a gate reports them."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from gate_runner import REFERENCE_CARD
+from test_context import fast_content, written
 
 from xaigate.checks.contrast import opposite_by_construction
+from xaigate.context import GateContext
+from xaigate.errors import UsageError
 from xaigate.explainers import EXPLAINERS
 from xaigate.explainers.lime_explainer import LimeConfig
+from xaigate.explainers.shap_explainer import ShapConfig
+from xaigate.gate import Gate
 from xaigate.metrics.similarity import rank_correlation
 from xaigate.models.card import load_card
 from xaigate.models.loading import load_model
@@ -19,54 +26,69 @@ from xaigate.probes import TASK_CLASSES, faces_to_arrays, generate_faces
 EXPLAINER_NAMES = ("lime", "shap", "gradcam", "gradcam_pp", "integrated_gradients")
 
 
-def _context(classes: list[str], output: str) -> SimpleNamespace:
-    model = SimpleNamespace(classes=classes, card=SimpleNamespace(output=output))
+@pytest.mark.parametrize(
+    ("classes", "opposite"),
+    [(["a", "b"], {"lime", "shap"}), (["a", "b", "c"], set())],
+)
+def test_explainers_of_probabilities_are_opposite_on_two_classes_only(
+    classes: list[str], opposite: set[str]
+) -> None:
     explainers = {
         name: EXPLAINERS[name](EXPLAINERS[name].config_model()) for name in EXPLAINER_NAMES
     }
-    return SimpleNamespace(models={"m": model}, explainers=explainers)
-
-
-@pytest.mark.parametrize(
-    ("classes", "output", "opposite"),
-    [
-        (["a", "b"], "logits", {"lime", "shap"}),
-        (["a", "b"], "probabilities", {"lime", "shap"}),
-        (["a", "b"], "sigmoid", set(EXPLAINER_NAMES)),
-        (["a", "b", "c"], "logits", set()),
-        (["a", "b", "c"], "probabilities", set()),
-    ],
-)
-def test_which_pairs_are_opposite_by_construction(
-    classes: list[str], output: str, opposite: set[str]
-) -> None:
-    context = _context(classes, output)
-    found = {
-        name
-        for name in EXPLAINER_NAMES
-        if opposite_by_construction(context, "m", name)  # type: ignore[arg-type]
-    }
+    context = SimpleNamespace(models={"m": SimpleNamespace(classes=classes)}, explainers=explainers)
+    found = {n for n in EXPLAINER_NAMES if opposite_by_construction(context, "m", n)}  # type: ignore[arg-type]
     assert found == opposite
 
 
-def test_two_class_lime_maps_are_negated_and_gradcam_maps_are_not() -> None:
-    """What makes the contrast of LIME on a two-class model not applicable: the other class's
-    map is this one negated (rank correlation -1 on every image), while Grad-CAM, on the
-    logits, gives maps that could agree."""
+def test_two_class_probability_maps_are_negated_and_gradcam_maps_are_not() -> None:
+    """Why LIME's and SHAP's contrast is not applicable on two classes: the other class's map
+    is this one negated, on every image; Grad-CAM, on the logits, gives maps that are not."""
     model = load_model(load_card(REFERENCE_CARD))
     images, labels = faces_to_arrays(generate_faces(3, seed=5), TASK_CLASSES["smile"])
     seeds = [11, 12, 13]
-    for name, config in (("lime", LimeConfig(num_samples=200)), ("gradcam", None)):
-        explainer = EXPLAINERS[name](config or EXPLAINERS[name].config_model())
+    configs = {
+        "lime": LimeConfig(num_samples=200),
+        "shap": ShapConfig(max_evals=100),
+        "gradcam": EXPLAINERS["gradcam"].config_model(),
+    }
+    for name, config in configs.items():
+        explainer = EXPLAINERS[name](config)
         first = explainer.explain(model, images, labels, seeds)
         other = explainer.explain(model, images, 1 - labels, seeds)
-        correlations = [
-            rank_correlation(a.attribution, b.attribution)
-            for a, b in zip(first, other, strict=True)
-        ]
-        if name == "lime":
-            for a, b in zip(first, other, strict=True):
-                np.testing.assert_allclose(a.attribution, -b.attribution, atol=1e-6)
-            assert all(value < -0.999 for value in correlations), correlations
-        else:
-            assert not all(value < -0.999 for value in correlations), correlations
+        for a, b in zip(first, other, strict=True):
+            negated = np.allclose(a.attribution, -b.attribution, atol=1e-6)
+            assert negated == (name != "gradcam"), name
+            if negated:
+                assert rank_correlation(a.attribution, b.attribution) < -0.999
+
+
+def _contrast_only(tmp_path: Path, explainers: tuple[str, ...]) -> Path:
+    """The fast thresholds with `explainers` (SHAP cut to 100 evaluations) and, beside the
+    precondition, class contrast alone."""
+    content = fast_content(tmp_path)
+    available = {**content["explainers"], "shap": {"max_evals": 100}}
+    content["explainers"] = {name: available[name] for name in explainers}
+    checks = ("model_accuracy", "class_contrast")
+    content["checks"] = {name: content["checks"][name] for name in checks}
+    return written(tmp_path, content)
+
+
+def test_contrast_gated_only_through_probabilities_is_a_usage_error(
+    tmp_path: Path, smile_probes: Path
+) -> None:
+    """A two-class model that has gradients could be contrasted by a gradient explainer: a
+    configuration that leaves only LIME and SHAP would pass by construction, so it is refused."""
+    path = _contrast_only(tmp_path, ("lime", "shap"))
+    with pytest.raises(
+        UsageError, match=r"checks\.class_contrast: configured but applies to nothing.*p and 1 - p"
+    ):
+        Gate(GateContext.open(path, [REFERENCE_CARD], smile_probes))
+    gated = Gate(
+        GateContext.open(
+            _contrast_only(tmp_path, ("lime", "gradcam")), [REFERENCE_CARD], smile_probes
+        )
+    )
+    status = {case.explainer: case.not_applicable for case in gated.cases("class_contrast")}
+    assert status["gradcam"] is None and "p and 1 - p" in (status["lime"] or "")
+    assert not any(case.model_limit for case in gated.cases("class_contrast"))

@@ -167,9 +167,9 @@ class Gate:
         # do not apply) would otherwise pass by omission; so does one no configured explainer
         # can serve (only gradient explainers for an ONNX model). The exception is a check the
         # gated models rule out (weight randomisation of an ONNX graph; the class contrast of
-        # a two-class model explained through its probabilities), the other explainers being
-        # ruled out by the model too: each case is reported not applicable with the reason,
-        # unless a threshold demands it.
+        # a two-class ONNX graph, whose maps can only be of its probabilities), every other
+        # case being ruled out by the model too: each case is reported not applicable with the
+        # reason, unless a threshold demands it.
         thresholds = self.context.thresholds
         for check, cases in self.case_lists.items():
             ruled_out = all(case.not_applicable and self._model_cannot(case) for case in cases)

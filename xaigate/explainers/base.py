@@ -49,9 +49,9 @@ class Explainer(ABC):
     # cases form a work group of their own, which can go to another worker.
     classes_share_work: ClassVar[bool] = True
     # Whether the map explains the probabilities of `predict_proba` (LIME, SHAP), not the
-    # differentiable class scores (logits) that the gradient explainers follow. Of a two-class
-    # model's probabilities one is one minus the other, so its two classes' maps are opposite
-    # by construction (see the class_contrast check).
+    # differentiable class scores that the gradient explainers follow. Of a two-class model's
+    # probabilities one is one minus the other, so its two classes' maps are each other's
+    # negation by construction (see the class_contrast check).
     explains_probabilities: ClassVar[bool] = False
 
     def __init__(self, config: ExplainerConfig) -> None:
