@@ -9,6 +9,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from gate_runner import REFERENCE_CARD
+from model_zoo_for_tests import ZOO_FILE, GrayFlatMLP, save_weights, seeded, write_card
+from model_zoo_for_tests import images as sample_images
 from test_context import fast_content, written
 
 from xaigate.checks.contrast import opposite_by_construction
@@ -21,24 +23,54 @@ from xaigate.gate import Gate
 from xaigate.metrics.similarity import rank_correlation
 from xaigate.models.card import load_card
 from xaigate.models.loading import load_model
+from xaigate.models.torch_adapter import TorchModel
 from xaigate.probes import TASK_CLASSES, faces_to_arrays, generate_faces
 
 EXPLAINER_NAMES = ("lime", "shap", "gradcam", "gradcam_pp", "integrated_gradients")
 
 
 @pytest.mark.parametrize(
-    ("classes", "opposite"),
-    [(["a", "b"], {"lime", "shap"}), (["a", "b", "c"], set())],
+    ("classes", "output", "opposite"),
+    [
+        (["a", "b"], "logits", {"lime", "shap"}),
+        (["a", "b"], "probabilities", {"lime", "shap"}),
+        (["a", "b"], "sigmoid", {"lime", "shap", "integrated_gradients"}),
+        (["a", "b", "c"], "logits", set()),
+    ],
 )
-def test_explainers_of_probabilities_are_opposite_on_two_classes_only(
-    classes: list[str], opposite: set[str]
+def test_which_explainers_are_opposite_by_construction(
+    classes: list[str], output: str, opposite: set[str]
 ) -> None:
     explainers = {
         name: EXPLAINERS[name](EXPLAINERS[name].config_model()) for name in EXPLAINER_NAMES
     }
-    context = SimpleNamespace(models={"m": SimpleNamespace(classes=classes)}, explainers=explainers)
+    model = SimpleNamespace(classes=classes, card=SimpleNamespace(output=output))
+    context = SimpleNamespace(models={"m": model}, explainers=explainers)
     found = {n for n in EXPLAINER_NAMES if opposite_by_construction(context, "m", n)}  # type: ignore[arg-type]
     assert found == opposite
+
+
+def test_integrated_gradients_maps_of_a_sigmoid_unit_are_negated(tmp_path: Path) -> None:
+    """One sigmoid unit: IG follows the scores -z/2 and z/2, so the two classes' maps are each
+    other's negation, as its contrast's not-applicable reason says."""
+    module = seeded(GrayFlatMLP)
+    save_weights(module, tmp_path)
+    card = write_card(
+        tmp_path,
+        input={"channels": 1, "layout": "flat"},
+        output="sigmoid",
+        architecture=f"{ZOO_FILE}:GrayFlatMLP",
+    )
+    model = TorchModel(load_card(card))
+    batch = sample_images(3)
+    explainer = EXPLAINERS["integrated_gradients"](
+        EXPLAINERS["integrated_gradients"].config_model()
+    )
+    first = explainer.explain(model, batch, np.zeros(3, dtype=np.int64), [0, 0, 0])
+    other = explainer.explain(model, batch, np.ones(3, dtype=np.int64), [0, 0, 0])
+    for a, b in zip(first, other, strict=True):
+        assert np.abs(a.attribution).max() > 0
+        np.testing.assert_array_equal(a.attribution, -b.attribution)
 
 
 def test_two_class_probability_maps_are_negated_and_gradcam_maps_are_not() -> None:

@@ -28,17 +28,26 @@ def opposite_by_construction(context: GateContext, model: str, explainer: str) -
     A two-class model's probabilities are p and 1 - p (for every kind of output: logits,
     probabilities or one sigmoid unit), so an explainer of the probabilities (LIME, SHAP) gives
     one class the other's map negated: an exact rank correlation of -1 (tests/test_contrast.py;
-    -1.000 for both on smile-cnn). The gradient explainers follow the class scores, which can
-    differ in more than sign, and stay gated.
+    -1.000 for both on smile-cnn). With one sigmoid unit the class scores are -z/2 and z/2
+    (`_Scores`), so an explainer linear in the score (IG) negates too. Other gradient explainers
+    stay gated: Grad-CAM++ keeps only positive gradients, and two logits can differ in more
+    than sign.
     """
-    if len(context.models[model].classes) != 2:
+    adapter = context.models[model]
+    if len(adapter.classes) != 2:
         return None
-    if not context.explainers[explainer].explains_probabilities:
-        return None
-    return (
-        f"two classes: {explainer} explains probabilities, p and 1 - p, so one class's map is "
-        "the other's negated and their contrast cannot fail"
-    )
+    chosen = context.explainers[explainer]
+    if chosen.explains_probabilities:
+        return (
+            f"two classes: {explainer} explains probabilities, p and 1 - p, so one class's map "
+            "is the other's negated and their contrast cannot fail"
+        )
+    if adapter.card.output == "sigmoid" and chosen.linear_in_score:
+        return (
+            f"one sigmoid unit: the class scores are -z/2 and z/2 and {explainer} is linear in "
+            "them, so one class's map is the other's negated and their contrast cannot fail"
+        )
+    return None
 
 
 def _pair_cases(context: GateContext, model: str, explainer: str, check: str) -> list[Case]:

@@ -53,6 +53,9 @@ class Explainer(ABC):
     # probabilities one is one minus the other, so its two classes' maps are each other's
     # negation by construction (see the class_contrast check).
     explains_probabilities: ClassVar[bool] = False
+    # Whether the map is linear in the class score it follows (Integrated Gradients: a path
+    # integral of its gradient), so that a score negated gives the map negated.
+    linear_in_score: ClassVar[bool] = False
 
     def __init__(self, config: ExplainerConfig) -> None:
         self.config = config

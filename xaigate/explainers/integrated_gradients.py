@@ -64,6 +64,7 @@ def _check_differentiable(model: ModelAdapter) -> None:
 
 @register_explainer("integrated_gradients")
 class IntegratedGradientsExplainer(Explainer):
+    linear_in_score = True
     config_model = IntegratedGradientsConfig
     config: IntegratedGradientsConfig
 
