@@ -293,10 +293,11 @@ def test_a_hit_marks_the_file_as_used(tmp_path: Path) -> None:
     assert cache.get("ab" * 32) is not None
     assert cache.path_of("ab" * 32).stat().st_mtime > 1000.0
     size = cache.path_of("ab" * 32).stat().st_size
-    pruned = cache.prune(int(size / PRUNE_TO) + 1)  # room for one: the one not read goes
+    limited = ExplanationCache(tmp_path, limit=int(size / PRUNE_TO) + 1)
+    pruned = limited.prune()  # room for one: the one not read goes
     assert pruned is not None and pruned.removed_files == 1
     assert cache.path_of("ab" * 32).exists() and not cache.path_of("cd" * 32).exists()
-    assert cache.prune(None) is None  # no limit
+    assert cache.prune() is None  # no limit
 
 
 def test_prune_leaves_what_it_cannot_remove_and_never_raises(tmp_path: Path) -> None:

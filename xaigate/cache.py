@@ -285,8 +285,10 @@ class CacheStats:
 class ExplanationCache:
     """Explanations on disk under `root`, one file per key, in folders by the key's first byte."""
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, limit: int | None = None) -> None:
+        """`limit`: the size `prune` keeps the folder under (bytes; None: no limit)."""
         self.root = Path(root).absolute()
+        self.limit = limit
         self.stats = CacheStats()
 
     def path_of(self, key: str) -> Path:
@@ -364,9 +366,9 @@ class ExplanationCache:
         """For the verdict's provenance: where the cache is and how it was used."""
         return {"root": str(self.root), **asdict(self.stats)}
 
-    def prune(self, limit: int | None) -> Pruned | None:
-        """`prune` this cache's folder to `limit` bytes (None: no limit, nothing done)."""
-        return None if limit is None else prune(self.root, limit)
+    def prune(self) -> Pruned | None:
+        """`prune` this cache's folder to its limit (None: no limit, nothing done)."""
+        return None if self.limit is None else prune(self.root, self.limit)
 
 
 def _metadata(key: str, explanation: Explanation) -> dict[str, Any]:
