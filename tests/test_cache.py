@@ -3,6 +3,7 @@ and a store that computes only what neither memory nor disk holds."""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from dataclasses import dataclass, replace
@@ -308,6 +309,23 @@ def test_prune_leaves_what_it_cannot_remove_and_never_raises(tmp_path: Path) -> 
     assert (pruned.removed_files, pruned.size_after) == (0, 400)
     with mock.patch("os.scandir", side_effect=PermissionError("unreadable")):
         assert prune(tmp_path, 100).size_after == 0  # nothing it could list
+
+
+def test_a_file_removed_during_the_scan_leaves_the_rest_of_its_folder_counted(
+    tmp_path: Path,
+) -> None:
+    for i in range(3):
+        _entry(tmp_path, "cc" + f"{i:02d}" + "c" * 60, 100, 1000.0 + i)
+    real_scandir = os.scandir
+
+    def scandir_then_remove_first(folder: Any) -> Any:  # noqa: ANN401 - os.scandir's own types
+        listing = list(real_scandir(folder))
+        os.unlink(listing[0].path)  # another run prunes it between listing and stat
+        return contextlib.nullcontext(listing)
+
+    with mock.patch("os.scandir", side_effect=scandir_then_remove_first):
+        pruned = prune(tmp_path, 10_000)
+    assert (pruned.removed_files, pruned.size_after) == (0, 200)
 
 
 @pytest.mark.parametrize(

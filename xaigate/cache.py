@@ -145,18 +145,19 @@ def _scan(root: Path, now: float, pruned: Pruned) -> tuple[list[tuple[float, int
     for folder in folders:
         try:
             with os.scandir(folder) as found:
-                for entry in found:
-                    status = entry.stat()
-                    if entry.name.endswith(".npz"):
-                        entries.append((status.st_mtime, status.st_size, entry.path))
-                        total += status.st_size
-                    elif (
-                        entry.name.endswith(".tmp")
-                        and now - status.st_mtime > STALE_TEMPORARY_SECONDS
-                    ):
-                        _remove(entry.path, status.st_size, pruned)
+                listed = list(found)
         except OSError:  # removed meanwhile by another run, or unreadable: skipped
             continue
+        for entry in listed:
+            try:
+                status = entry.stat()
+            except OSError:  # this file removed meanwhile: the rest of its folder still counts
+                continue
+            if entry.name.endswith(".npz"):
+                entries.append((status.st_mtime, status.st_size, entry.path))
+                total += status.st_size
+            elif entry.name.endswith(".tmp") and now - status.st_mtime > STALE_TEMPORARY_SECONDS:
+                _remove(entry.path, status.st_size, pruned)
     return entries, total
 
 
