@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from types import SimpleNamespace
 from typing import Any
 
@@ -182,3 +183,23 @@ def test_the_scheduler_keeps_each_group_on_one_worker_in_handout_order() -> None
     first_units = [next(iter(scheduler.assigned_work[node])) for node in nodes]
     assert first_units == ["smile-cnn-model", "smile-cnn-lime"]
     assert any(len(collection) - 1 in node.sent for node in nodes)  # a non-case test runs too
+
+
+def test_only_a_case_outside_every_group_is_warned_about() -> None:
+    """A case id the gate does not know (pytest renamed a duplicate id) is warned about once;
+    pytest's skipped test of an empty parameter set (drift without a baseline) is not."""
+    options = {"tx": ["2*popen"], "loadscopereorder": True}
+    config = SimpleNamespace(getvalue=options.get, option=SimpleNamespace(**options))
+    scheduler = _scheduler(config, None, case_groups(_gate(CASES)), handout_order(_gate(CASES)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        empty = "suites/test_drift.py::test_explanation_drift_rank[NOTSET]"
+        assert scheduler._split_scope(empty) == empty
+        assert not caught
+        renamed = "suites/test_localisation.py::test_region_focus[smile-cnn-lime-smile-mouth0]"
+        assert scheduler._split_scope(renamed) == renamed
+        scheduler._split_scope(renamed + "1")
+    assert [str(warning.message) for warning in caught] == [
+        f"xaigate: {renamed} has no work group; its case may run on another worker than the "
+        "cases sharing its maps"
+    ]
