@@ -9,7 +9,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 from gate_runner import REFERENCE_CARD
-from model_zoo_for_tests import ZOO_FILE, GrayFlatMLP, save_weights, seeded, write_card
+from model_zoo_for_tests import (
+    ZOO_FILE,
+    GrayFlatMLP,
+    SigmoidCNN,
+    save_weights,
+    seeded,
+    write_card,
+)
 from model_zoo_for_tests import images as sample_images
 from test_context import fast_content, written
 
@@ -99,7 +106,11 @@ def _contrast_only(tmp_path: Path, explainers: tuple[str, ...]) -> Path:
     """The fast thresholds with `explainers` (SHAP cut to 100 evaluations) and, beside the
     precondition, class contrast alone."""
     content = fast_content(tmp_path)
-    available = {**content["explainers"], "shap": {"max_evals": 100}}
+    available = {
+        "integrated_gradients": {},
+        **content["explainers"],
+        "shap": {"max_evals": 100},
+    }
     content["explainers"] = {name: available[name] for name in explainers}
     checks = ("model_accuracy", "class_contrast")
     content["checks"] = {name: content["checks"][name] for name in checks}
@@ -124,3 +135,46 @@ def test_contrast_gated_only_through_probabilities_is_a_usage_error(
     status = {case.explainer: case.not_applicable for case in gated.cases("class_contrast")}
     assert status["gradcam"] is None and "p and 1 - p" in (status["lime"] or "")
     assert not any(case.model_limit for case in gated.cases("class_contrast"))
+
+
+def test_one_sigmoid_unit_without_convolutions_rules_contrast_out(
+    tmp_path: Path, smile_probes: Path
+) -> None:
+    """A flat-pixel MLP with one sigmoid unit: LIME, SHAP and IG are opposite by construction
+    and Grad-CAM has no convolution to hook, so no explainer could measure its contrast. The
+    model rules the check out (reported, with the reasons), as a two-class ONNX graph does;
+    a sigmoid CNN, which Grad-CAM can explain, is still refused LIME and IG alone."""
+    save_weights(seeded(GrayFlatMLP), tmp_path)
+    mlp = write_card(
+        tmp_path,
+        name="flat-mlp",
+        input={"channels": 1, "layout": "flat"},
+        output="sigmoid",
+        architecture=f"{ZOO_FILE}:GrayFlatMLP",
+    )
+    thresholds = _contrast_only(tmp_path, ("lime", "gradcam", "integrated_gradients"))
+    gate = Gate(GateContext.open(thresholds, [mlp], smile_probes))
+    cases = {case.explainer: case for case in gate.cases("class_contrast")}
+    assert set(cases) == {"lime", "gradcam", "integrated_gradients"}
+    assert all(case.not_applicable for case in cases.values())
+    assert "no explainer can measure" in (cases["lime"].not_applicable or "")
+    assert "-z/2 and z/2" in (cases["integrated_gradients"].not_applicable or "")
+    assert cases["lime"].model_limit and cases["integrated_gradients"].model_limit
+    assert "convolution" in (cases["gradcam"].not_applicable or "")
+
+    cnn_folder = tmp_path / "cnn"
+    cnn_folder.mkdir()
+    save_weights(seeded(SigmoidCNN, num_classes=1), cnn_folder)
+    cnn = write_card(
+        cnn_folder,
+        name="sigmoid-cnn",
+        output="sigmoid",
+        architecture=f"{ZOO_FILE}:SigmoidCNN",
+        architecture_kwargs={"num_classes": 1},
+    )
+    with pytest.raises(UsageError, match=r"checks\.class_contrast: configured but applies to"):
+        Gate(
+            GateContext.open(
+                _contrast_only(tmp_path, ("lime", "integrated_gradients")), [cnn], smile_probes
+            )
+        )

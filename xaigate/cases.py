@@ -18,8 +18,9 @@ class Case:
     `region` is what the check measures against (a decisive region, "border", "background").
     A case that cannot run on this model carries the reason in `not_applicable`;
     `model_limit` says that the check itself cannot apply to what the model is, whatever the
-    explainer (an ONNX graph has no weights to randomise, and its two classes' maps, which can
-    only be of its probabilities, are opposite by construction).
+    explainer (an ONNX graph has no weights to randomise; no explainer can give maps of a
+    two-class ONNX graph, or of one sigmoid unit without a convolution, whose class contrast
+    could fail).
     """
 
     model: str

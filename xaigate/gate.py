@@ -166,8 +166,8 @@ class Gate:
         # Fail closed: a configured check with nothing it can run (no case, or only cases that
         # do not apply) would otherwise pass by omission; so does one no configured explainer
         # can serve (only gradient explainers for an ONNX model). The exception is a check the
-        # gated models rule out (weight randomisation of an ONNX graph; the class contrast of
-        # a two-class ONNX graph, whose maps can only be of its probabilities), every other
+        # gated models rule out (weight randomisation of an ONNX graph; a class contrast that
+        # no explainer could measure on the model, `contrast_explainers`), every other
         # case being ruled out by the model too: each case is reported not applicable with the
         # reason, unless a threshold demands it.
         thresholds = self.context.thresholds

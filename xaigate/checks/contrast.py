@@ -6,8 +6,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from xaigate.cases import Case, Measurement, compare_maps
 from xaigate.checks.registry import Direction, register_check
-from xaigate.context import GateContext
+from xaigate.context import CONTROLS, GateContext
+from xaigate.explainers import EXPLAINERS, Explainer
 from xaigate.metrics.similarity import rank_correlation
+from xaigate.models.adapter import ModelAdapter
 from xaigate.thresholds import PAIR_JOIN as PAIR
 
 
@@ -33,30 +35,50 @@ def opposite_by_construction(context: GateContext, model: str, explainer: str) -
     stay gated: Grad-CAM++ keeps only positive gradients, and two logits can differ in more
     than sign.
     """
-    adapter = context.models[model]
+    return _opposite(context.models[model], type(context.explainers[explainer]), explainer)
+
+
+def _opposite(adapter: ModelAdapter, explainer: type[Explainer], name: str) -> str | None:
     if len(adapter.classes) != 2:
         return None
-    chosen = context.explainers[explainer]
-    if chosen.explains_probabilities:
+    if explainer.explains_probabilities:
         return (
-            f"two classes: {explainer} explains probabilities, p and 1 - p, so one class's map "
+            f"two classes: {name} explains probabilities, p and 1 - p, so one class's map "
             "is the other's negated and their contrast cannot fail"
         )
-    if adapter.card.output == "sigmoid" and chosen.linear_in_score:
+    if adapter.card.output == "sigmoid" and explainer.linear_in_score:
         return (
-            f"one sigmoid unit: the class scores are -z/2 and z/2 and {explainer} is linear in "
+            f"one sigmoid unit: the class scores are -z/2 and z/2 and {name} is linear in "
             "them, so one class's map is the other's negated and their contrast cannot fail"
         )
     return None
 
 
+def contrast_explainers(context: GateContext, model: str) -> list[str]:
+    """The registered explainers (controls aside), configured or not, whose maps of `model`'s
+    classes could differ: those that can explain the model and are not opposite by
+    construction on it. Empty when the model itself rules the check out: an ONNX graph
+    (no gradients) with two classes, or one sigmoid unit without a convolution for Grad-CAM."""
+    adapter = context.models[model]
+    found = []
+    for name, explainer in EXPLAINERS.items():
+        if name in CONTROLS or _opposite(adapter, explainer, name) is not None:
+            continue
+        configured = context.explainers.get(name) or explainer(explainer.config_model())
+        if configured.not_applicable_reason(adapter) is None:
+            found.append(name)
+    return found
+
+
 def _pair_cases(context: GateContext, model: str, explainer: str, check: str) -> list[Case]:
     classes = context.models[model].classes
     reason = opposite_by_construction(context, model, explainer)
-    # Without gradients (an ONNX graph), no explainer could give a contrast that can fail: the
-    # model rules the check out (reported, not a usage error). With them, a gradient explainer
-    # could, so a configuration that gates contrast only through LIME or SHAP is refused.
-    ruled_out_by_model = reason is not None and not context.models[model].supports_gradients
+    # When no explainer at all could give a contrast that can fail here, the model rules the
+    # check out (reported, not a usage error). When one could (Grad-CAM on a two-class CNN),
+    # a configuration that gates contrast only through opposite maps is refused.
+    ruled_out_by_model = reason is not None and not contrast_explainers(context, model)
+    if ruled_out_by_model:
+        reason = f"{reason}; no explainer can measure this model's contrast"
     return [
         Case(model, explainer, check, f"{first}{PAIR}{second}", "", reason, ruled_out_by_model)
         for first, second in context.thresholds.schema.class_pairs
