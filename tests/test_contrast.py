@@ -13,6 +13,7 @@ from model_zoo_for_tests import (
     ZOO_FILE,
     GrayFlatMLP,
     SigmoidCNN,
+    SmallCNN,
     save_weights,
     seeded,
     write_card,
@@ -20,10 +21,11 @@ from model_zoo_for_tests import (
 from model_zoo_for_tests import images as sample_images
 from test_context import fast_content, written
 
-from xaigate.checks.contrast import opposite_by_construction
+from xaigate.checks.contrast import contrast_explainers, opposite_by_construction
 from xaigate.context import GateContext
 from xaigate.errors import UsageError
-from xaigate.explainers import EXPLAINERS
+from xaigate.explainers import EXPLAINERS, Explainer, ExplainerConfig
+from xaigate.explainers.base import register_explainer
 from xaigate.explainers.lime_explainer import LimeConfig
 from xaigate.explainers.shap_explainer import ShapConfig
 from xaigate.gate import Gate
@@ -40,8 +42,8 @@ EXPLAINER_NAMES = ("lime", "shap", "gradcam", "gradcam_pp", "integrated_gradient
     ("classes", "output", "opposite"),
     [
         (["a", "b"], "logits", {"lime", "shap"}),
-        (["a", "b"], "probabilities", {"lime", "shap"}),
-        (["a", "b"], "sigmoid", {"lime", "shap", "integrated_gradients"}),
+        (["a", "b"], "probabilities", {"lime", "shap", "gradcam"}),
+        (["a", "b"], "sigmoid", {"lime", "shap", "integrated_gradients", "gradcam"}),
         (["a", "b", "c"], "logits", set()),
     ],
 )
@@ -108,6 +110,7 @@ def _contrast_only(tmp_path: Path, explainers: tuple[str, ...]) -> Path:
     content = fast_content(tmp_path)
     available = {
         "integrated_gradients": {},
+        "gradcam_pp": {},
         **content["explainers"],
         "shap": {"max_evals": 100},
     }
@@ -137,13 +140,83 @@ def test_contrast_gated_only_through_probabilities_is_a_usage_error(
     assert not any(case.model_limit for case in gated.cases("class_contrast"))
 
 
+@pytest.mark.parametrize(
+    ("architecture", "output", "num_classes"),
+    [("SigmoidCNN", "sigmoid", 1), ("SoftmaxCNN", "probabilities", 2)],
+)
+def test_gradcam_maps_of_complementary_scores_never_overlap(
+    tmp_path: Path, architecture: str, output: str, num_classes: int
+) -> None:
+    """One sigmoid unit (scores -z/2, z/2) or two probabilities (log p, log(1 - p)): the two
+    classes' gradients are negative multiples of each other, so Grad-CAM's maps are relu(M)
+    and relu(-M). Upsampled without blending (nearest), they never overlap and their rank
+    correlation is at most 0 on every image, as the not-applicable reason says; Grad-CAM++'s
+    are not so bound."""
+    save_weights(seeded(SmallCNN, num_classes=num_classes), tmp_path)
+    card = write_card(
+        tmp_path,
+        output=output,
+        architecture=f"{ZOO_FILE}:{architecture}",
+        architecture_kwargs={"num_classes": num_classes},
+    )
+    model = TorchModel(load_card(card))
+    batch = sample_images(6, seed=2)
+    gradcam = EXPLAINERS["gradcam"](EXPLAINERS["gradcam"].config_model(interpolation="nearest"))
+    first = gradcam.explain(model, batch, np.zeros(6, dtype=np.int64), [0] * 6)
+    other = gradcam.explain(model, batch, np.ones(6, dtype=np.int64), [0] * 6)
+    for a, b in zip(first, other, strict=True):
+        assert np.abs(a.attribution).max() + np.abs(b.attribution).max() > 0
+        assert not ((a.attribution > 0) & (b.attribution > 0)).any()
+        assert rank_correlation(a.attribution, b.attribution) <= 0
+
+
+def _contrast_measurers(folder: Path, card: Path, smile_probes: Path) -> list[str]:
+    folder.mkdir(exist_ok=True)
+    context = GateContext.open(_contrast_only(folder, ("gradcam",)), [card], smile_probes)
+    return contrast_explainers(context, next(iter(context.models)))
+
+
+def test_which_explainers_could_measure_a_models_contrast(
+    tmp_path: Path, smile_probes: Path
+) -> None:
+    """Registered explainers, configured or not, that are not opposite by construction and
+    can explain the model; a plug-in whose parameters have no defaults counts (fail closed)."""
+    reference = _contrast_measurers(tmp_path / "r", REFERENCE_CARD, smile_probes)
+    assert reference == ["gradcam", "gradcam_pp", "integrated_gradients"]
+    save_weights(seeded(SigmoidCNN, num_classes=1), tmp_path)
+    sigmoid = write_card(
+        tmp_path,
+        output="sigmoid",
+        architecture=f"{ZOO_FILE}:SigmoidCNN",
+        architecture_kwargs={"num_classes": 1},
+    )
+    assert _contrast_measurers(tmp_path / "s", sigmoid, smile_probes) == ["gradcam_pp"]
+
+    class Required(ExplainerConfig):
+        strength: float
+
+    @register_explainer("needs_parameters")
+    class NeedsParameters(Explainer):
+        config_model = Required
+
+        def explain(self, model, images, targets, seeds):  # noqa: ANN001, ANN201
+            raise NotImplementedError
+
+    try:
+        found = _contrast_measurers(tmp_path / "p", sigmoid, smile_probes)
+    finally:
+        del EXPLAINERS["needs_parameters"]
+    assert found == ["gradcam_pp", "needs_parameters"]
+
+
 def test_one_sigmoid_unit_without_convolutions_rules_contrast_out(
     tmp_path: Path, smile_probes: Path
 ) -> None:
-    """A flat-pixel MLP with one sigmoid unit: LIME, SHAP and IG are opposite by construction
-    and Grad-CAM has no convolution to hook, so no explainer could measure its contrast. The
-    model rules the check out (reported, with the reasons), as a two-class ONNX graph does;
-    a sigmoid CNN, which Grad-CAM can explain, is still refused LIME and IG alone."""
+    """A flat-pixel MLP with one sigmoid unit: LIME, SHAP, IG and Grad-CAM are opposite by
+    construction and Grad-CAM++ has no convolution to hook, so no explainer could measure its
+    contrast. The model rules the check out (reported, with the reasons), as a two-class ONNX
+    graph does; a sigmoid CNN, which Grad-CAM++ can explain, is refused the others alone, and
+    the error names Grad-CAM++."""
     save_weights(seeded(GrayFlatMLP), tmp_path)
     mlp = write_card(
         tmp_path,
@@ -152,15 +225,15 @@ def test_one_sigmoid_unit_without_convolutions_rules_contrast_out(
         output="sigmoid",
         architecture=f"{ZOO_FILE}:GrayFlatMLP",
     )
-    thresholds = _contrast_only(tmp_path, ("lime", "gradcam", "integrated_gradients"))
+    thresholds = _contrast_only(tmp_path, ("lime", "gradcam_pp", "integrated_gradients"))
     gate = Gate(GateContext.open(thresholds, [mlp], smile_probes))
     cases = {case.explainer: case for case in gate.cases("class_contrast")}
-    assert set(cases) == {"lime", "gradcam", "integrated_gradients"}
+    assert set(cases) == {"lime", "gradcam_pp", "integrated_gradients"}
     assert all(case.not_applicable for case in cases.values())
     assert "no explainer can measure" in (cases["lime"].not_applicable or "")
     assert "-z/2 and z/2" in (cases["integrated_gradients"].not_applicable or "")
     assert cases["lime"].model_limit and cases["integrated_gradients"].model_limit
-    assert "convolution" in (cases["gradcam"].not_applicable or "")
+    assert "convolution" in (cases["gradcam_pp"].not_applicable or "")
 
     cnn_folder = tmp_path / "cnn"
     cnn_folder.mkdir()
@@ -172,9 +245,10 @@ def test_one_sigmoid_unit_without_convolutions_rules_contrast_out(
         architecture=f"{ZOO_FILE}:SigmoidCNN",
         architecture_kwargs={"num_classes": 1},
     )
-    with pytest.raises(UsageError, match=r"checks\.class_contrast: configured but applies to"):
-        Gate(
-            GateContext.open(
-                _contrast_only(tmp_path, ("lime", "integrated_gradients")), [cnn], smile_probes
-            )
-        )
+    refused = _contrast_only(tmp_path, ("lime", "gradcam", "integrated_gradients"))
+    with pytest.raises(
+        UsageError,
+        match=r"checks\.class_contrast: configured but applies to nothing.*gradcam_pp could "
+        "measure it",
+    ):
+        Gate(GateContext.open(refused, [cnn], smile_probes))

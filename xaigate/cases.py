@@ -19,8 +19,7 @@ class Case:
     A case that cannot run on this model carries the reason in `not_applicable`;
     `model_limit` says that the check itself cannot apply to what the model is, whatever the
     explainer (an ONNX graph has no weights to randomise; no explainer can give maps of a
-    two-class ONNX graph, or of one sigmoid unit without a convolution, whose class contrast
-    could fail).
+    two-class ONNX graph, or of a one-sigmoid-unit MLP, whose class contrast could fail).
     """
 
     model: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from xaigate.cases import Case, Measurement, compare_maps
 from xaigate.checks.registry import Direction, register_check
@@ -31,14 +31,18 @@ def opposite_by_construction(context: GateContext, model: str, explainer: str) -
     probabilities or one sigmoid unit), so an explainer of the probabilities (LIME, SHAP) gives
     one class the other's map negated: an exact rank correlation of -1 (tests/test_contrast.py;
     -1.000 for both on smile-cnn). With one sigmoid unit the class scores are -z/2 and z/2
-    (`_Scores`), so an explainer linear in the score (IG) negates too. Other gradient explainers
-    stay gated: Grad-CAM++ keeps only positive gradients, and two logits can differ in more
-    than sign.
+    (`_Scores`), so an explainer linear in the score (IG) negates too. Those scores, and a
+    two-class `probabilities` card's log p and log(1 - p), have gradients that are negative
+    multiples of each other at every image, so Grad-CAM gives relu(M) and relu(-M): maps that
+    never overlap, with a rank correlation of at most 0. Grad-CAM++ (it weights only positive
+    gradients) stays gated, and so does every explainer on two logits, which can differ in
+    more than sign.
     """
     return _opposite(context.models[model], type(context.explainers[explainer]), explainer)
 
 
 def _opposite(adapter: ModelAdapter, explainer: type[Explainer], name: str) -> str | None:
+    """`opposite_by_construction` for an explainer class, configured or not."""
     if len(adapter.classes) != 2:
         return None
     if explainer.explains_probabilities:
@@ -46,26 +50,43 @@ def _opposite(adapter: ModelAdapter, explainer: type[Explainer], name: str) -> s
             f"two classes: {name} explains probabilities, p and 1 - p, so one class's map "
             "is the other's negated and their contrast cannot fail"
         )
-    if adapter.card.output == "sigmoid" and explainer.linear_in_score:
+    output = adapter.card.output
+    if output == "sigmoid" and explainer.linear_in_score:
         return (
             f"one sigmoid unit: the class scores are -z/2 and z/2 and {name} is linear in "
             "them, so one class's map is the other's negated and their contrast cannot fail"
+        )
+    if output in ("sigmoid", "probabilities") and explainer.rectified_linear_in_gradient:
+        scores = "-z/2 and z/2" if output == "sigmoid" else "log p and log(1 - p)"
+        return (
+            f"two classes scored {scores}, whose gradients are negative multiples of each "
+            f"other: {name} gives relu(M) and relu(-M), maps that never overlap (rank "
+            "correlation at most 0), so their contrast cannot fail"
         )
     return None
 
 
 def contrast_explainers(context: GateContext, model: str) -> list[str]:
     """The registered explainers (controls aside), configured or not, whose maps of `model`'s
-    classes could differ: those that can explain the model and are not opposite by
-    construction on it. Empty when the model itself rules the check out: an ONNX graph
-    (no gradients) with two classes, or one sigmoid unit without a convolution for Grad-CAM."""
+    two or more classes could differ: those not opposite by construction on it that can
+    explain it. Empty when the model itself rules the check out: a two-class ONNX graph (no
+    gradients), or one sigmoid unit that Grad-CAM++ cannot hook (no convolution)."""
     adapter = context.models[model]
-    found = []
+    found: list[str] = []
     for name, explainer in EXPLAINERS.items():
         if name in CONTROLS or _opposite(adapter, explainer, name) is not None:
             continue
-        configured = context.explainers.get(name) or explainer(explainer.config_model())
-        if configured.not_applicable_reason(adapter) is None:
+        if name in context.explainers:
+            instance = context.explainers[name]
+        else:
+            try:
+                instance = explainer(explainer.config_model())
+            except ValidationError:
+                # A plug-in whose parameters have no defaults: it might measure the contrast,
+                # so the model is not taken to rule the check out (fail closed).
+                found.append(name)
+                continue
+        if instance.not_applicable_reason(adapter) is None:
             found.append(name)
     return found
 
@@ -73,12 +94,18 @@ def contrast_explainers(context: GateContext, model: str) -> list[str]:
 def _pair_cases(context: GateContext, model: str, explainer: str, check: str) -> list[Case]:
     classes = context.models[model].classes
     reason = opposite_by_construction(context, model, explainer)
-    # When no explainer at all could give a contrast that can fail here, the model rules the
-    # check out (reported, not a usage error). When one could (Grad-CAM on a two-class CNN),
-    # a configuration that gates contrast only through opposite maps is refused.
-    ruled_out_by_model = reason is not None and not contrast_explainers(context, model)
-    if ruled_out_by_model:
-        reason = f"{reason}; no explainer can measure this model's contrast"
+    ruled_out_by_model = False
+    if reason is not None:
+        # When no explainer could give a contrast that can fail here, the model rules the
+        # check out (reported, not a usage error); when one could, a configuration that
+        # gates contrast only through opposite maps is refused, and the reason names it.
+        measurers = contrast_explainers(context, model)
+        ruled_out_by_model = not measurers
+        reason += (
+            f"; {', '.join(measurers)} could measure it"
+            if measurers
+            else "; no explainer can measure this model's contrast"
+        )
     return [
         Case(model, explainer, check, f"{first}{PAIR}{second}", "", reason, ruled_out_by_model)
         for first, second in context.thresholds.schema.class_pairs

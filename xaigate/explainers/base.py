@@ -56,6 +56,11 @@ class Explainer(ABC):
     # Whether the map is linear in the class score it follows (Integrated Gradients: a path
     # integral of its gradient), so that a score negated gives the map negated.
     linear_in_score: ClassVar[bool] = False
+    # Whether the map is the positive part of a map linear in the score's gradient at the image
+    # (Grad-CAM: relu of the activations weighted by their mean gradients). A score whose
+    # gradient is a negative multiple of another's then gets relu(-M) beside relu(M): maps that
+    # never overlap, whose rank correlation is at most 0.
+    rectified_linear_in_gradient: ClassVar[bool] = False
 
     def __init__(self, config: ExplainerConfig) -> None:
         self.config = config

@@ -26,6 +26,7 @@ class GradCamConfig(ExplainerConfig):
 class GradCamExplainer(Explainer):
     config_model = GradCamConfig
     config: GradCamConfig
+    rectified_linear_in_gradient = True
 
     def not_applicable_reason(self, model: ModelAdapter) -> str | None:
         return reason_not_applicable(lambda: cam_layer(model))
