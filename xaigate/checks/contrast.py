@@ -34,7 +34,8 @@ def opposite_by_construction(context: GateContext, model: str, explainer: str) -
     (`_Scores`), so an explainer linear in the score (IG) negates too. Those scores, and a
     two-class `probabilities` card's log p and log(1 - p), have gradients that are negative
     multiples of each other at every image, so Grad-CAM gives relu(M) and relu(-M): maps that
-    never overlap, with a rank correlation of at most 0. Grad-CAM++ (it weights only positive
+    overlap only where upsampling blends them, with a rank correlation of at most 0 before it
+    (disjoint supports). Grad-CAM++ (it weights only positive
     gradients) stays gated, and so does every explainer on two logits, which can differ in
     more than sign.
     """
@@ -60,8 +61,8 @@ def _opposite(adapter: ModelAdapter, explainer: type[Explainer], name: str) -> s
         scores = "-z/2 and z/2" if output == "sigmoid" else "log p and log(1 - p)"
         return (
             f"two classes scored {scores}, whose gradients are negative multiples of each "
-            f"other: {name} gives relu(M) and relu(-M), maps that never overlap (rank "
-            "correlation at most 0), so their contrast cannot fail"
+            f"other: {name} gives relu(M) and relu(-M), maps that overlap only where "
+            "upsampling blends them (rank correlation at most 0), so their contrast cannot fail"
         )
     return None
 

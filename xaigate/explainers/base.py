@@ -58,8 +58,8 @@ class Explainer(ABC):
     linear_in_score: ClassVar[bool] = False
     # Whether the map is the positive part of a map linear in the score's gradient at the image
     # (Grad-CAM: relu of the activations weighted by their mean gradients). A score whose
-    # gradient is a negative multiple of another's then gets relu(-M) beside relu(M): maps that
-    # never overlap, whose rank correlation is at most 0.
+    # gradient is a negative multiple of another's then gets relu(-M) beside relu(M): maps with
+    # disjoint supports (but where upsampling blends them), whose rank correlation is at most 0.
     rectified_linear_in_gradient: ClassVar[bool] = False
 
     def __init__(self, config: ExplainerConfig) -> None:
