@@ -3,13 +3,16 @@ how a gate reports them."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import torch
 from gate_runner import REFERENCE_CARD
 from model_zoo_for_tests import (
+    SIZE,
     ZOO_FILE,
     GrayFlatMLP,
     SigmoidCNN,
@@ -191,6 +194,17 @@ def test_which_explainers_could_measure_a_models_contrast(
         architecture_kwargs={"num_classes": 1},
     )
     assert _contrast_measurers(tmp_path / "s", sigmoid, smile_probes) == ["gradcam_pp"]
+    # The same sigmoid CNN as TorchScript: no layer hooks, so Grad-CAM++ cannot explain it.
+    scripted = tmp_path / "ts"
+    scripted.mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated
+        module = seeded(SigmoidCNN, num_classes=1)
+        torch.jit.trace(module, torch.rand(2, 3, *SIZE)).save(str(scripted / "model.pt"))
+    card = write_card(
+        scripted, output="sigmoid", format="torchscript", artifact="model.pt", architecture=None
+    )
+    assert _contrast_measurers(tmp_path / "t", card, smile_probes) == []
 
     class Required(ExplainerConfig):
         strength: float
