@@ -28,12 +28,14 @@ FAST_CHECKS = (
 
 
 def fast_thresholds(folder: Path) -> Path:
-    """The shipped thresholds.yaml cut to LIME (300 samples) and Grad-CAM and `FAST_CHECKS`,
-    without latency: the same gates, at a cost the project's own test run can afford."""
+    """The shipped thresholds.yaml cut to LIME (300 samples), Grad-CAM, Grad-CAM++ (the one
+    explainer that measures a two-class model's contrast) and `FAST_CHECKS`, without latency:
+    the same gates, at a cost the project's own test run can afford."""
     shipped = yaml.safe_load((ROOT / "thresholds.yaml").read_text())
     shipped["explainers"] = {
         "lime": {**shipped["explainers"]["lime"], "num_samples": 300},
         "gradcam": shipped["explainers"]["gradcam"],
+        "gradcam_pp": shipped["explainers"]["gradcam_pp"],
     }
     shipped["checks"] = {name: shipped["checks"][name] for name in FAST_CHECKS}
     # Latency runs serially with pytest-benchmark; the end-to-end tests also run on xdist.

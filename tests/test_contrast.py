@@ -44,7 +44,7 @@ EXPLAINER_NAMES = ("lime", "shap", "gradcam", "gradcam_pp", "integrated_gradient
 @pytest.mark.parametrize(
     ("classes", "output", "opposite"),
     [
-        (["a", "b"], "logits", {"lime", "shap"}),
+        (["a", "b"], "logits", {"lime", "shap", "gradcam", "integrated_gradients"}),
         (["a", "b"], "probabilities", {"lime", "shap", "gradcam"}),
         (["a", "b"], "sigmoid", {"lime", "shap", "integrated_gradients", "gradcam"}),
         (["a", "b", "c"], "logits", set()),
@@ -126,21 +126,49 @@ def _contrast_only(tmp_path: Path, explainers: tuple[str, ...]) -> Path:
 def test_contrast_gated_only_through_probabilities_is_a_usage_error(
     tmp_path: Path, smile_probes: Path
 ) -> None:
-    """A two-class model that has gradients could be contrasted by a gradient explainer: a
-    configuration that leaves only LIME and SHAP would pass by construction, so it is refused."""
+    """A two-class CNN could be contrasted by Grad-CAM++: a configuration that leaves only
+    LIME and SHAP would pass by construction, so it is refused, naming Grad-CAM++."""
     path = _contrast_only(tmp_path, ("lime", "shap"))
     with pytest.raises(
-        UsageError, match=r"checks\.class_contrast: configured but applies to nothing.*p and 1 - p"
+        UsageError,
+        match=r"checks\.class_contrast: configured but applies to nothing.*p and 1 - p.*"
+        "gradcam_pp could measure it",
     ):
         Gate(GateContext.open(path, [REFERENCE_CARD], smile_probes))
     gated = Gate(
         GateContext.open(
-            _contrast_only(tmp_path, ("lime", "gradcam")), [REFERENCE_CARD], smile_probes
+            _contrast_only(tmp_path, ("lime", "gradcam", "gradcam_pp")),
+            [REFERENCE_CARD],
+            smile_probes,
         )
     )
     status = {case.explainer: case.not_applicable for case in gated.cases("class_contrast")}
-    assert status["gradcam"] is None and "p and 1 - p" in (status["lime"] or "")
+    assert status["gradcam_pp"] is None and "p and 1 - p" in (status["lime"] or "")
+    assert "d = l1 - l0" in (status["gradcam"] or "")
     assert not any(case.model_limit for case in gated.cases("class_contrast"))
+
+
+def test_training_two_logits_leaves_their_sum_as_initialised() -> None:
+    """Why IG's and Grad-CAM's two-class contrast on logits measures the initialisation:
+    softmax cross-entropy gives the two logits opposite gradients, so Adam moves the head's
+    two rows oppositely and w0 + w1 (and b0 + b1) keep their initial values bit for bit, while
+    w1 - w0 is learnt."""
+    torch.manual_seed(0)
+    module = SmallCNN()
+    head = module.head
+    before_sum = (head.weight[0] + head.weight[1]).detach().clone()
+    before_bias = (head.bias[0] + head.bias[1]).detach().clone()
+    before_difference = (head.weight[1] - head.weight[0]).detach().clone()
+    optimiser = torch.optim.Adam(module.parameters(), lr=0.05)
+    images, labels = torch.rand(32, 3, *SIZE), torch.randint(0, 2, (32,))
+    for _ in range(20):
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(module(images), labels).backward()
+        optimiser.step()
+    after_sum = head.weight[0] + head.weight[1]
+    torch.testing.assert_close(after_sum, before_sum, rtol=0, atol=1e-6)
+    torch.testing.assert_close(head.bias[0] + head.bias[1], before_bias, rtol=0, atol=1e-6)
+    assert (head.weight[1] - head.weight[0] - before_difference).abs().max() > 0.1
 
 
 @pytest.mark.parametrize(
@@ -185,7 +213,7 @@ def test_which_explainers_could_measure_a_models_contrast(
     """Registered explainers, configured or not, that are not opposite by construction and
     can explain the model; a plug-in whose parameters have no defaults counts (fail closed)."""
     reference = _contrast_measurers(tmp_path / "r", REFERENCE_CARD, smile_probes)
-    assert reference == ["gradcam", "gradcam_pp", "integrated_gradients"]
+    assert reference == ["gradcam_pp"]
     save_weights(seeded(SigmoidCNN, num_classes=1), tmp_path)
     sigmoid = write_card(
         tmp_path,

@@ -35,9 +35,14 @@ def opposite_by_construction(context: GateContext, model: str, explainer: str) -
     two-class `probabilities` card's log p and log(1 - p), have gradients that are negative
     multiples of each other at every image, so Grad-CAM gives relu(M) and relu(-M): maps that
     overlap only where upsampling blends them, with a rank correlation of at most 0 before it
-    (disjoint supports). Grad-CAM++ (it weights only positive
-    gradients) stays gated, and so does every explainer on two logits, which can differ in
-    more than sign.
+    (disjoint supports). On two logits, softmax reads only their difference d = l1 - l0, so
+    training moves the two logits oppositely and leaves l0 + l1 as initialised (the head's
+    w0 + w1 keeps its initial value under any optimiser without weight decay, which only
+    shrinks it; tested): IG's and Grad-CAM's maps of the two classes are those of d and -d plus
+    the same untrained part, and their contrast measures the initialisation, not what the
+    model learnt (no per-image Grad-CAM contrast above 0 and no IG contrast above -0.88 on any
+    trained two-class zoo model). Grad-CAM++, which weights only positive gradients, stays
+    gated: it tells the evidence for d from the evidence against it.
     """
     return _opposite(context.models[model], type(context.explainers[explainer]), explainer)
 
@@ -64,14 +69,21 @@ def _opposite(adapter: ModelAdapter, explainer: type[Explainer], name: str) -> s
             f"other: {name} gives relu(M) and relu(-M), maps that overlap only where "
             "upsampling blends them (rank correlation at most 0), so their contrast cannot fail"
         )
+    if output == "logits" and (explainer.linear_in_score or explainer.rectified_linear_in_gradient):
+        return (
+            f"two logits: softmax reads only d = l1 - l0, so training leaves l0 + l1 as "
+            f"initialised and {name}'s two maps are those of d and -d plus that untrained part: "
+            "their contrast measures the initialisation, not what the model learnt"
+        )
     return None
 
 
 def contrast_explainers(context: GateContext, model: str) -> list[str]:
     """The registered explainers (controls aside), configured or not, whose maps of `model`'s
     two or more classes could differ: those not opposite by construction on it that can
-    explain it. Empty when the model itself rules the check out: a two-class ONNX graph (no
-    gradients), or one sigmoid unit that Grad-CAM++ cannot hook (no convolution)."""
+    explain it. Empty when the model itself rules the check out: a two-class model that
+    Grad-CAM++ cannot explain (an ONNX graph, no gradients; an MLP, no convolution; a
+    TorchScript module, no layer hooks)."""
     adapter = context.models[model]
     found: list[str] = []
     for name, explainer in EXPLAINERS.items():
@@ -93,8 +105,11 @@ def contrast_explainers(context: GateContext, model: str) -> list[str]:
 
 
 def _pair_cases(context: GateContext, model: str, explainer: str, check: str) -> list[Case]:
-    classes = context.models[model].classes
-    reason = opposite_by_construction(context, model, explainer)
+    adapter = context.models[model]
+    classes = adapter.classes
+    # An explainer that cannot explain the model at all keeps that reason (the gate gives it).
+    explainable = context.explainers[explainer].not_applicable_reason(adapter) is None
+    reason = opposite_by_construction(context, model, explainer) if explainable else None
     ruled_out_by_model = False
     if reason is not None:
         # When no explainer could give a contrast that can fail here, the model rules the
