@@ -92,7 +92,7 @@ def test_dash_k_selects_gradcam(tmp_path: Path, smile_probes: Path) -> None:
         "--thresholds",
         fast_thresholds(tmp_path),
         "-k",
-        "gradcam",
+        "gradcam-",  # as README says: `gradcam` alone also matches gradcam_pp
         "--collect-only",
         "-q",
     )
