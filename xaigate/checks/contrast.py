@@ -72,8 +72,8 @@ def _opposite(adapter: ModelAdapter, explainer: type[Explainer], name: str) -> s
     if output == "logits" and (explainer.linear_in_score or explainer.rectified_linear_in_gradient):
         return (
             f"two logits: softmax reads only d = l1 - l0, so training leaves l0 + l1 as "
-            f"initialised and {name}'s two maps are those of d and -d plus that untrained part: "
-            "their contrast measures the initialisation, not what the model learnt"
+            f"initialised and the two maps of {name} are those of d and -d plus that untrained "
+            "part: their contrast measures the initialisation, not what the model learnt"
         )
     return None
 
