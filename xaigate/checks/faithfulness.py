@@ -47,7 +47,7 @@ class FaithfulnessParams(BaseModel):
         description="an image enters only when the model gives its class this much more "
         "probability than the baseline image: below it there is no evidence for the orders to "
         "move, and the ratio of two near-zero areas is noise (left out, counted in the result; "
-        "a case with no image left is an error, not a pass)",
+        "with fewer than `min_measured` of the images left, the case is not applicable)",
     )
     min_measured: float = Field(
         0.5,
