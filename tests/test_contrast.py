@@ -87,7 +87,8 @@ def test_integrated_gradients_maps_of_a_sigmoid_unit_are_negated(tmp_path: Path)
 
 def test_two_class_probability_maps_are_negated_and_gradcam_maps_are_not() -> None:
     """Why LIME's and SHAP's contrast is not applicable on two classes: the other class's map
-    is this one negated, on every image; Grad-CAM, on the logits, gives maps that are not."""
+    is this one negated, on every image. Grad-CAM's maps on the logits are not negated; its
+    contrast is ruled out on other grounds (d = l1 - l0, see the tests below)."""
     model = load_model(load_card(REFERENCE_CARD))
     images, labels = faces_to_arrays(generate_faces(3, seed=5), TASK_CLASSES["smile"])
     seeds = [11, 12, 13]
@@ -150,9 +151,9 @@ def test_contrast_gated_only_through_probabilities_is_a_usage_error(
 
 def test_training_two_logits_leaves_their_sum_as_initialised() -> None:
     """Why IG's and Grad-CAM's two-class contrast on logits measures the initialisation:
-    softmax cross-entropy gives the two logits opposite gradients, so Adam moves the head's
-    two rows oppositely and w0 + w1 (and b0 + b1) keep their initial values bit for bit, while
-    w1 - w0 is learnt."""
+    softmax cross-entropy gives the two logits opposite gradients, so Adam moves the last
+    layer's two rows oppositely and w0 + w1 (and b0 + b1) keep their initial values (to float
+    rounding), while w1 - w0 is learnt."""
     torch.manual_seed(0)
     module = SmallCNN()
     head = module.head
@@ -169,6 +170,33 @@ def test_training_two_logits_leaves_their_sum_as_initialised() -> None:
     torch.testing.assert_close(after_sum, before_sum, rtol=0, atol=1e-6)
     torch.testing.assert_close(head.bias[0] + head.bias[1], before_bias, rtol=0, atol=1e-6)
     assert (head.weight[1] - head.weight[0] - before_difference).abs().max() > 0.1
+
+
+def test_the_reference_models_head_sum_is_its_initialisation() -> None:
+    """The same on the shipped smile-cnn, trained by its recipe (OneCycle Adam, seed 0): its
+    last layer's w0 + w1 and b0 + b1 are a fresh SmallCNN's of that seed, while w1 - w0 moved;
+    and IG's two maps of it are near-negations (the contrast the rule rules out)."""
+    from models.recipes.architectures import SmallCNN as ReferenceCNN
+
+    torch.manual_seed(0)  # as models.recipes.face_cnn.train_face_cnn does before building it
+    fresh = ReferenceCNN(num_classes=2).classifier
+    state = torch.load(REFERENCE_CARD.parent / "weights.pt", weights_only=True)
+    weight, bias = state["classifier.weight"], state["classifier.bias"]
+    with torch.no_grad():
+        torch.testing.assert_close(
+            weight[0] + weight[1], fresh.weight[0] + fresh.weight[1], rtol=0, atol=1e-5
+        )
+        torch.testing.assert_close(bias.sum(), fresh.bias.sum(), rtol=0, atol=1e-5)
+        assert (weight[1] - weight[0] - (fresh.weight[1] - fresh.weight[0])).abs().max() > 0.1
+    model = load_model(load_card(REFERENCE_CARD))
+    images, labels = faces_to_arrays(generate_faces(4, seed=5), TASK_CLASSES["smile"])
+    explainer = EXPLAINERS["integrated_gradients"](
+        EXPLAINERS["integrated_gradients"].config_model()
+    )
+    first = explainer.explain(model, images, labels, [0] * 4)
+    other = explainer.explain(model, images, 1 - labels, [0] * 4)
+    for a, b in zip(first, other, strict=True):
+        assert rank_correlation(a.attribution, b.attribution) < -0.9
 
 
 @pytest.mark.parametrize(
@@ -294,3 +322,28 @@ def test_one_sigmoid_unit_without_convolutions_rules_contrast_out(
         "measure it",
     ):
         Gate(GateContext.open(refused, [cnn], smile_probes))
+
+
+def test_a_model_whose_contrast_only_opposite_maps_gate_is_refused_beside_another(
+    tmp_path: Path, smile_probes: Path
+) -> None:
+    """Gated together, a two-class `probabilities` CNN (whose IG contrast is measured) and
+    smile-cnn (two logits: IG's contrast there is ruled out, Grad-CAM++ could measure it): the
+    check applies to one model, but the run is refused for the other rather than dropping its
+    contrast."""
+    save_weights(seeded(SmallCNN), tmp_path)
+    softmax = write_card(
+        tmp_path,
+        name="softmax-cnn",
+        output="probabilities",
+        architecture=f"{ZOO_FILE}:SoftmaxCNN",
+    )
+    thresholds = _contrast_only(tmp_path, ("integrated_gradients",))
+    with pytest.raises(
+        UsageError,
+        match=r"checks\.class_contrast: configured but applies to nothing for model "
+        r"'smile-cnn' \(two logits.*gradcam_pp could measure it\)",
+    ):
+        Gate(GateContext.open(thresholds, [REFERENCE_CARD, softmax], smile_probes))
+    alone = Gate(GateContext.open(thresholds, [softmax], smile_probes))
+    assert [case.not_applicable for case in alone.cases("class_contrast")] == [None]

@@ -183,11 +183,30 @@ class Gate:
                     f"{thresholds.path}: checks.{check}: configured but applies to nothing "
                     f"gated here ({'; '.join(reasons)})"
                 )
+        self._check_each_model_is_gated()
         self._check_demands_apply()
         for model in self.context.models:
             if not any(case.model == model and not case.not_applicable for case in self.configured):
                 raise UsageError(
                     f"{thresholds.path}: no configured check applies to model {model!r}"
+                )
+
+    def _check_each_model_is_gated(self) -> None:
+        """Fail closed per model too: with several models in one run, a check that applies to
+        one of them must not be ruled out for another by the configuration alone (contrast
+        gated only through explainers whose maps are opposite on that model)."""
+        thresholds = self.context.thresholds
+        for check, cases in self.case_lists.items():
+            for model in self.context.models:
+                mine = [case for case in cases if case.model == model]
+                if not mine or not all(case.not_applicable for case in mine):
+                    continue
+                if all(self._model_cannot(case) for case in mine):
+                    continue  # reported not applicable: the model rules the check out
+                reasons = sorted({case.not_applicable or "" for case in mine})
+                raise UsageError(
+                    f"{thresholds.path}: checks.{check}: configured but applies to nothing for "
+                    f"model {model!r} ({'; '.join(reasons)})"
                 )
 
     def _check_baseline_serves(self) -> None:

@@ -36,13 +36,17 @@ def opposite_by_construction(context: GateContext, model: str, explainer: str) -
     multiples of each other at every image, so Grad-CAM gives relu(M) and relu(-M): maps that
     overlap only where upsampling blends them, with a rank correlation of at most 0 before it
     (disjoint supports). On two logits, softmax reads only their difference d = l1 - l0, so
-    training moves the two logits oppositely and leaves l0 + l1 as initialised (the head's
-    w0 + w1 keeps its initial value under any optimiser without weight decay, which only
-    shrinks it; tested): IG's and Grad-CAM's maps of the two classes are those of d and -d plus
-    the same untrained part, and their contrast measures the initialisation, not what the
-    model learnt (no per-image Grad-CAM contrast above 0 and no IG contrast above -0.88 on any
-    trained two-class zoo model). Grad-CAM++, which weights only positive gradients, stays
-    gated: it tells the evidence for d from the evidence against it.
+    a final linear layer trained through it (softmax cross-entropy, with or without label
+    smoothing: every zoo model and the reference ones) gets opposite gradients on its two rows
+    and keeps w0 + w1 and b0 + b1 as initialised (weight decay only shrinks them; smile-cnn's
+    match a fresh SmallCNN of its seed to 4e-7, tested). l0 + l1 is then an untrained
+    projection of the learnt features: IG's and Grad-CAM's maps of the two classes are those of
+    d and -d plus that untrained part, and their contrast measures the initialisation, not what
+    the model learnt (no trained two-class zoo model's per-image Grad-CAM contrast above 0, and
+    IG's at about -0.88 or below). A model whose two logits are trained otherwise (a binary
+    cross-entropy per logit) is not told apart by the card, so the rule assumes softmax
+    training, as `output: logits` says. Grad-CAM++, which weights only positive gradients,
+    stays gated: it tells the evidence for d from the evidence against it.
     """
     return _opposite(context.models[model], type(context.explainers[explainer]), explainer)
 
@@ -71,9 +75,10 @@ def _opposite(adapter: ModelAdapter, explainer: type[Explainer], name: str) -> s
         )
     if output == "logits" and (explainer.linear_in_score or explainer.rectified_linear_in_gradient):
         return (
-            f"two logits: softmax reads only d = l1 - l0, so training leaves l0 + l1 as "
-            f"initialised and the two maps of {name} are those of d and -d plus that untrained "
-            "part: their contrast measures the initialisation, not what the model learnt"
+            "two logits: softmax reads only d = l1 - l0, so training through it leaves the "
+            f"last layer's w0 + w1 as initialised and the two maps of {name} are those of d and "
+            "-d plus that untrained part: their contrast measures the initialisation, not what "
+            "the model learnt"
         )
     return None
 
