@@ -235,6 +235,18 @@ def _contrast_measurers(folder: Path, card: Path, smile_probes: Path) -> list[st
     return contrast_explainers(context, next(iter(context.models)))
 
 
+def _sigmoid_cnn(folder: Path) -> Path:
+    """The card of a seeded SigmoidCNN with one output unit, written into `folder`."""
+    save_weights(seeded(SigmoidCNN, num_classes=1), folder)
+    return write_card(
+        folder,
+        name="sigmoid-cnn",
+        output="sigmoid",
+        architecture=f"{ZOO_FILE}:SigmoidCNN",
+        architecture_kwargs={"num_classes": 1},
+    )
+
+
 def test_which_explainers_could_measure_a_models_contrast(
     tmp_path: Path, smile_probes: Path
 ) -> None:
@@ -242,13 +254,7 @@ def test_which_explainers_could_measure_a_models_contrast(
     can explain the model; a plug-in whose parameters have no defaults counts (fail closed)."""
     reference = _contrast_measurers(tmp_path / "r", REFERENCE_CARD, smile_probes)
     assert reference == ["gradcam_pp"]
-    save_weights(seeded(SigmoidCNN, num_classes=1), tmp_path)
-    sigmoid = write_card(
-        tmp_path,
-        output="sigmoid",
-        architecture=f"{ZOO_FILE}:SigmoidCNN",
-        architecture_kwargs={"num_classes": 1},
-    )
+    sigmoid = _sigmoid_cnn(tmp_path)
     assert _contrast_measurers(tmp_path / "s", sigmoid, smile_probes) == ["gradcam_pp"]
     # The same sigmoid CNN as TorchScript: no layer hooks, so Grad-CAM++ cannot explain it.
     scripted = tmp_path / "ts"
@@ -307,14 +313,7 @@ def test_one_sigmoid_unit_without_convolutions_rules_contrast_out(
 
     cnn_folder = tmp_path / "cnn"
     cnn_folder.mkdir()
-    save_weights(seeded(SigmoidCNN, num_classes=1), cnn_folder)
-    cnn = write_card(
-        cnn_folder,
-        name="sigmoid-cnn",
-        output="sigmoid",
-        architecture=f"{ZOO_FILE}:SigmoidCNN",
-        architecture_kwargs={"num_classes": 1},
-    )
+    cnn = _sigmoid_cnn(cnn_folder)
     refused = _contrast_only(tmp_path, ("lime", "gradcam", "integrated_gradients"))
     with pytest.raises(
         UsageError,
